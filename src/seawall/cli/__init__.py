@@ -1,0 +1,1 @@
+"""The ``seawall`` command line: parses arguments and hands over to the library."""

@@ -1,0 +1,91 @@
+"""``seawall serve``: run the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+
+import uvicorn
+
+from seawall.config import ConfigError, Settings, load_from_environment
+from seawall.control.master_key import resolve_master_key
+from seawall.http.app import build_app
+from seawall.stores.migrate import upgrade
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``serve``."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the gateway",
+        description=(
+            "Serve the OpenAI- and Anthropic-compatible API. Without --config (or "
+            "$SEAWALL_CONFIG) Seawall runs the embedded default: SQLite and in-process stores "
+            "in ./.seawall, the bundled local chat and embedding models, and OpenAI/Anthropic "
+            "models when OPENAI_API_KEY/ANTHROPIC_API_KEY are set."
+        ),
+    )
+    serve.add_argument("--config", metavar="FILE", help="YAML configuration (see docs/)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load settings, prepare the data directory and database, then serve."""
+    try:
+        settings = load_from_environment(args.config, host=args.host, port=args.port)
+    except ConfigError as exc:
+        print("Seawall cannot start; the configuration has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    level = getattr(logging, settings.server.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    key = resolve_master_key(settings.master_key, settings.data_dir)
+    if key.origin == "generated":
+        print(f"Seawall master key (shown once; kept in {key.path}): {key.value}", flush=True)
+    elif key.origin == "data directory":
+        print(f"Seawall master key: kept in {key.path}", flush=True)
+    asyncio.run(upgrade(settings.stores.database_url))
+    workers = args.workers or settings.server.workers
+    print(
+        f"Seawall serving {len(settings.models)} models from {settings.source} on "
+        f"http://{settings.server.host}:{settings.server.port} ({workers} worker(s))",
+        flush=True,
+    )
+    if workers > 1:
+        return _serve_workers(args, settings, key.value, workers)
+    app = build_app(settings, key.value, migrate=False)
+    uvicorn.run(app, **_server_options(settings))
+    return 0
+
+
+def _server_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": settings.server.log_level,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings, key: str, workers: int) -> int:
+    # Worker processes re-read the same settings from the environment at start-up.
+    if args.config:
+        os.environ["SEAWALL_CONFIG"] = os.path.abspath(args.config)
+    os.environ["SEAWALL_HOST"] = settings.server.host
+    os.environ["SEAWALL_PORT"] = str(settings.server.port)
+    os.environ["SEAWALL_MASTER_KEY"] = key
+    uvicorn.run(
+        "seawall.http.worker:create_app", factory=True, workers=workers, **_server_options(settings)
+    )
+    return 0

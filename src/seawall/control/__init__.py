@@ -1,0 +1,1 @@
+"""The control plane: keys, and later budgets, registry and rollouts."""

@@ -1,0 +1,201 @@
+"""Seawall's one exception tree.
+
+Every error a client can see is a ``SeawallError``. Each class knows its HTTP
+status, its OpenAI ``error.type`` and ``error.code``, and its Anthropic error
+type, so the HTTP layer renders it in whichever wire format the client speaks.
+Upstream failures are mapped onto this tree in exactly one place per provider
+(``providers/*.map_error``), never in handlers.
+
+    SeawallError                      500 api_error
+    ├── InvalidRequest                400 invalid_request_error
+    │   ├── BodyTooLarge              413
+    │   └── UnsupportedParameter      400 (a deployment cannot honour a field)
+    ├── AuthenticationFailed          401 authentication_error
+    ├── PermissionDenied              403 permission_error
+    ├── NotFound                      404 (unknown path)
+    │   └── ModelNotFound             404 model_not_found
+    ├── MethodNotAllowed              405
+    ├── RateLimited                   429 rate_limit_exceeded (+ Retry-After)
+    ├── ServiceUnavailable            503 (Seawall itself cannot serve now)
+    └── UpstreamError                 502 (the provider failed)
+        ├── UpstreamRateLimited       429 (the provider said 429)
+        ├── UpstreamTimeout           504
+        ├── UpstreamUnavailable       503
+        └── UpstreamProtocolError     502 (malformed body, broken stream)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SeawallError(Exception):
+    """Base of every error a client can see."""
+
+    status: ClassVar[int] = 500
+    openai_type: ClassVar[str] = "api_error"
+    anthropic_type: ClassVar[str] = "api_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.retry_after = retry_after
+
+    def openai_body(self) -> dict[str, Any]:
+        """The body OpenAI's API would send for this error."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.openai_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def anthropic_body(self) -> dict[str, Any]:
+        """The body Anthropic's API would send for this error."""
+        return {"type": "error", "error": {"type": self.anthropic_type, "message": self.message}}
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error carries (Retry-After)."""
+        if self.retry_after is None:
+            return {}
+        seconds = max(0.0, self.retry_after)
+        return {
+            "retry-after": str(max(1, round(seconds + 0.499))),
+            "retry-after-ms": str(int(seconds * 1000)),
+        }
+
+
+class InvalidRequest(SeawallError):
+    """The request is malformed or asks for something impossible."""
+
+    status = 400
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+
+
+class BodyTooLarge(InvalidRequest):
+    """The request body is over the configured limit."""
+
+    status = 413
+    anthropic_type = "request_too_large"
+    default_code = "request_too_large"
+
+
+class UnsupportedParameter(InvalidRequest):
+    """A parameter the chosen deployment cannot honour."""
+
+    default_code = "unsupported_parameter"
+
+
+class AuthenticationFailed(SeawallError):
+    """Missing, malformed or wrong API key."""
+
+    status = 401
+    openai_type = "invalid_request_error"
+    anthropic_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(SeawallError):
+    """The key is valid but may not do this."""
+
+    status = 403
+    openai_type = "invalid_request_error"
+    anthropic_type = "permission_error"
+    default_code = "permission_denied"
+
+
+class NotFound(SeawallError):
+    """No such path."""
+
+    status = 404
+    openai_type = "invalid_request_error"
+    anthropic_type = "not_found_error"
+    default_code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    """The public model name is not configured."""
+
+    default_code = "model_not_found"
+
+
+class MethodNotAllowed(SeawallError):
+    """The path exists but not for this HTTP method."""
+
+    status = 405
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class RateLimited(SeawallError):
+    """Seawall's own limits refuse the request for now."""
+
+    status = 429
+    openai_type = "rate_limit_error"
+    anthropic_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class ServiceUnavailable(SeawallError):
+    """Seawall cannot serve right now (starting, draining, overloaded)."""
+
+    status = 503
+    openai_type = "api_error"
+    anthropic_type = "overloaded_error"
+    default_code = "service_unavailable"
+
+
+class UpstreamError(SeawallError):
+    """The upstream provider failed to answer usefully."""
+
+    status = 502
+    openai_type = "api_error"
+    anthropic_type = "api_error"
+    default_code = "upstream_error"
+
+    # Whether trying again (here or elsewhere) may succeed; read by retry logic.
+    retryable: ClassVar[bool] = True
+
+
+class UpstreamRateLimited(UpstreamError):
+    """The upstream provider answered 429."""
+
+    status = 429
+    openai_type = "rate_limit_error"
+    anthropic_type = "rate_limit_error"
+    default_code = "upstream_rate_limited"
+
+
+class UpstreamTimeout(UpstreamError):
+    """A phase timeout expired while waiting for the upstream."""
+
+    status = 504
+    default_code = "upstream_timeout"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream answered 503 or refused the connection."""
+
+    status = 503
+    anthropic_type = "overloaded_error"
+    default_code = "upstream_unavailable"
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The upstream sent something that is not its own wire format."""
+
+    default_code = "upstream_protocol_error"

@@ -1,0 +1,60 @@
+"""The ASGI application: routes, middleware, error pages and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from seawall.config.schema import Settings
+from seawall.errors import MethodNotAllowed, NotFound, SeawallError
+from seawall.http.gateway import Gateway
+from seawall.http.request_id import RequestIdMiddleware
+from seawall.http.responses import anthropic_error, openai_error
+from seawall.http.routes import routes
+from seawall.services import start_services
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """404 and 405 in the wire format the path implies."""
+    assert isinstance(exc, HTTPException)
+    error: SeawallError
+    if exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+    elif exc.status_code == 404:
+        error = NotFound(
+            f"Unknown path {request.url.path}. Seawall serves /v1/chat/completions, "
+            "/v1/embeddings, /v1/models, /v1/messages and /health/*."
+        )
+    else:
+        error = SeawallError(str(exc.detail))
+    if request.url.path.startswith("/v1/messages"):
+        return anthropic_error(error)
+    return openai_error(error)
+
+
+def build_app(settings: Settings, master_key: str, *, migrate: bool = True) -> Starlette:
+    """A Seawall app that opens its services on start-up and closes them on shutdown."""
+    gateway = Gateway()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await start_services(settings, master_key, migrate=migrate)
+        gateway.attach(services)
+        try:
+            yield
+        finally:
+            gateway.attach(None)
+            await services.aclose()
+
+    return Starlette(
+        routes=routes(gateway),
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={404: _http_error, 405: _http_error},
+        lifespan=lifespan,
+    )

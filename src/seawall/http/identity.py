@@ -1,0 +1,30 @@
+"""Who sent a request, read from its headers in one place."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+
+from seawall.pipeline.context import Identity
+
+_MAX_HEADER_VALUE = 200
+
+
+def _short(value: str | None) -> str | None:
+    return value[:_MAX_HEADER_VALUE] if value else None
+
+
+def read_identity(headers: Headers) -> Identity:
+    """Key (Bearer or x-api-key), user, session, feature and the client's correlation id."""
+    api_key = headers.get("x-api-key")
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            api_key = token.strip()
+    return Identity(
+        api_key=api_key,
+        user=_short(headers.get("x-seawall-user")),
+        session_id=_short(headers.get("x-seawall-session-id")),
+        feature=_short(headers.get("x-seawall-feature")),
+        correlation_id=_short(headers.get("x-request-id")),
+    )

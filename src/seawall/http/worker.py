@@ -1,0 +1,15 @@
+"""The app factory each worker process calls when ``seawall serve --workers N``."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from seawall.config import load_from_environment
+from seawall.http.app import build_app
+
+
+def create_app() -> Starlette:
+    """Settings from the environment the parent prepared; migrations already ran."""
+    settings = load_from_environment()
+    assert settings.master_key, "the parent process passes the master key"
+    return build_app(settings, settings.master_key, migrate=False)

@@ -1,0 +1,1 @@
+"""The request pipeline: ordered stages from authentication to execution."""

@@ -1,0 +1,59 @@
+"""The state of one request as it moves through the pipeline."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from seawall.config.schema import Deployment, Operation, PublicModel
+from seawall.providers.base import Usage
+
+Protocol = Literal["openai", "anthropic"]
+
+
+def new_request_id() -> str:
+    """A server-generated request id: unique, unguessable, sortable enough for logs."""
+    return "req_" + os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class Identity:
+    """Who sent the request, as far as headers tell."""
+
+    api_key: str | None = None
+    user: str | None = None
+    session_id: str | None = None
+    feature: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Everything stages read and write about one request."""
+
+    request_id: str
+    protocol: Protocol
+    operation: Operation
+    raw_body: bytes
+    identity: Identity
+    received_at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    # Filled by the decode stage: the canonical (OpenAI-shaped) request body.
+    body: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    # Filled by the route stage.
+    public_model: PublicModel | None = None
+    deployment: Deployment | None = None
+    # Filled as the answer is produced.
+    usage: Usage | None = None
+    first_byte_at: float | None = None
+    status_code: int = 200
+    error_type: str | None = None
+    # Response headers stages want the client to see (x-seawall-*).
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the request arrived."""
+        return (time.perf_counter() - self.started) * 1000.0

@@ -1,0 +1,154 @@
+"""Recording: every accepted request leaves exactly one request record.
+
+The stage wraps everything after authentication, so failures (bad input,
+unknown model, upstream errors) are recorded as well as answers. Records go to
+a sink that never blocks (the batched writer in ``stores.record_writer``).
+Streams are recorded when they end: completed, failed mid-way, or abandoned by
+the client (status 499, as proxies log it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from seawall.errors import SeawallError
+from seawall.pipeline.context import RequestContext
+from seawall.pipeline.pipeline import Handler, Reply
+from seawall.providers.base import ChatResult, ChatStream, EmbeddingResult, JSONObject, Usage
+from seawall.stores.records import RequestRecord
+
+CLIENT_CLOSED = 499
+
+
+class RecordSink(Protocol):
+    """Where finished records go; ``submit`` must not block."""
+
+    def submit(self, record: RequestRecord) -> None:
+        """Accept one record for durable storage."""
+        ...
+
+
+def build_record(ctx: RequestContext) -> RequestRecord:
+    """The request record for a finished request."""
+    deployment = ctx.deployment
+    usage = ctx.usage or Usage()
+    return RequestRecord(
+        request_id=ctx.request_id,
+        created_at=ctx.received_at,
+        operation=ctx.operation,
+        protocol=ctx.protocol,
+        public_model=ctx.public_model.name if ctx.public_model else _claimed_model(ctx),
+        deployment=deployment.name if deployment else None,
+        provider=deployment.provider if deployment else None,
+        upstream_model=deployment.model if deployment else None,
+        stream=ctx.stream,
+        status_code=ctx.status_code,
+        error_type=ctx.error_type,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        usage_estimated=usage.estimated,
+        latency_ms=ctx.elapsed_ms(),
+        ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000.0 if ctx.first_byte_at else None,
+        correlation_id=ctx.identity.correlation_id,
+        user=ctx.identity.user or _body_user(ctx),
+        session_id=ctx.identity.session_id,
+        feature=ctx.identity.feature,
+    )
+
+
+def _claimed_model(ctx: RequestContext) -> str | None:
+    model = ctx.body.get("model")
+    return model[:200] if isinstance(model, str) else None
+
+
+def _body_user(ctx: RequestContext) -> str | None:
+    user = ctx.body.get("user")
+    return user[:200] if isinstance(user, str) else None
+
+
+def fail(ctx: RequestContext, error: BaseException) -> None:
+    """Mark the context as failed with the status the client sees."""
+    if isinstance(error, SeawallError):
+        ctx.status_code = error.status
+        ctx.error_type = type(error).__name__
+    else:
+        ctx.status_code = 500
+        ctx.error_type = type(error).__name__
+
+
+class Record:
+    """Submits one record per request, whatever happened to it."""
+
+    name = "record"
+
+    def __init__(self, sink: RecordSink) -> None:
+        self._sink = sink
+
+    def wrap(self, call_next: Handler) -> Handler:
+        """Record failures at once and answers when they are complete."""
+        sink = self._sink
+
+        async def record(ctx: RequestContext) -> Reply:
+            try:
+                reply = await call_next(ctx)
+            except BaseException as error:
+                fail(ctx, error)
+                sink.submit(build_record(ctx))
+                raise
+            if not isinstance(reply, ChatResult | EmbeddingResult):
+                return RecordedStream(reply, ctx, sink)
+            ctx.usage = reply.usage
+            ctx.first_byte_at = time.perf_counter()
+            sink.submit(build_record(ctx))
+            return reply
+
+        return record
+
+
+class RecordedStream:
+    """A stream that records its request when it ends, however it ends."""
+
+    def __init__(self, inner: ChatStream, ctx: RequestContext, sink: RecordSink) -> None:
+        self._inner = inner
+        self._ctx = ctx
+        self._sink = sink
+        self._done = False
+        self.usage = inner.usage
+
+    async def __aiter__(self) -> AsyncIterator[JSONObject]:
+        ctx = self._ctx
+        try:
+            async for chunk in self._inner:
+                if ctx.first_byte_at is None:
+                    ctx.first_byte_at = time.perf_counter()
+                yield chunk
+        except (GeneratorExit, asyncio.CancelledError):
+            self._abandon()
+            raise
+        except BaseException as error:
+            fail(ctx, error)
+            self._finish()
+            raise
+        self._finish()
+
+    async def aclose(self) -> None:
+        """Stop early (client gone): release upstream and record it as 499."""
+        self._abandon()
+        await self._inner.aclose()
+
+    def _abandon(self) -> None:
+        if not self._done:
+            self._ctx.status_code = CLIENT_CLOSED
+            self._ctx.error_type = "ClientClosedRequest"
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.usage = self._inner.usage
+        self._ctx.usage = self.usage
+        self._sink.submit(build_record(self._ctx))

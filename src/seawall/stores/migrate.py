@@ -1,0 +1,82 @@
+"""Bring a database to the newest schema; safe to call on every start, from every process.
+
+Several gateway workers start at once and all call ``upgrade``. They are serialised
+before Alembic reads the current revision: on PostgreSQL by a transaction-scoped
+advisory lock, on SQLite by ``BEGIN IMMEDIATE`` (the file's write lock). The migration
+then runs inside that same transaction, so the second process sees the first one's
+committed work and has nothing left to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from seawall.stores.database import create_engine
+
+# Arbitrary, but the same in every Seawall process: the key of the advisory lock.
+_POSTGRES_MIGRATION_LOCK = 0x5EA3A11_00000001
+_SCRIPT_LOCATION = Path(__file__).with_name("migrations")
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the revisions shipped inside the package."""
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPT_LOCATION))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this version of Seawall knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the package ships at least one revision"
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at, or None if it was never migrated."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+
+
+async def upgrade(url: str) -> None:
+    """Migrate the database at ``url`` to head; a no-op when it is there already."""
+    engine = create_engine(url)
+    try:
+        await upgrade_engine(engine)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade_engine(engine: AsyncEngine) -> None:
+    """Migrate through an existing engine (the only way to reach ``sqlite:///:memory:``)."""
+    async with engine.connect() as connection:
+        await _lock_for_migration(connection)
+        await connection.run_sync(_upgrade_to_head)
+        await connection.commit()
+
+
+async def _lock_for_migration(connection: AsyncConnection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Released by the commit (or rollback) that ends the migration.
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_MIGRATION_LOCK}
+        )
+    else:
+        # Takes the write lock now, waiting up to the busy timeout for other workers.
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

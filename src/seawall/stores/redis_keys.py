@@ -1,0 +1,11 @@
+"""Every Redis key prefix Seawall uses, in one place.
+
+All keys start with ``PREFIX``, so an operator can find (or clear) everything Seawall
+wrote with ``SCAN MATCH seawall:*`` and Seawall can share a Redis with other apps.
+Each Redis-backed store adds its own constant here, e.g. ``CACHE = PREFIX + "cache:"``,
+and builds its keys from it; no other module spells a key prefix.
+"""
+
+from __future__ import annotations
+
+PREFIX = "seawall:"

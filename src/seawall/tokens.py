@@ -1,0 +1,49 @@
+"""Token counting, offline, for when an upstream does not report usage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import quicktok
+
+# Per-message framing overhead in OpenAI's chat format (role markers, separators).
+_MESSAGE_OVERHEAD = 3
+_REPLY_PRIMER = 3
+
+
+class TokenCounter:
+    """Counts tokens with one encoding; built once, shared by all requests."""
+
+    def __init__(self, encoding: str = "o200k_base") -> None:
+        self._encoding = quicktok.get_encoding(encoding)
+
+    def count_text(self, text: str) -> int:
+        """Tokens in a plain string."""
+        return int(self._encoding.count(text)) if text else 0
+
+    def count_messages(self, messages: Iterable[dict[str, Any]]) -> int:
+        """Prompt tokens of chat messages, including per-message framing."""
+        total = _REPLY_PRIMER
+        for message in messages:
+            total += _MESSAGE_OVERHEAD
+            total += self.count_text(message_text(message))
+        return total
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text a chat message carries, whatever its content shape."""
+    content = message.get("content")
+    parts: list[str] = []
+    if isinstance(content, str):
+        parts.append(content)
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            parts.append(str(function.get("name", "")))
+            parts.append(str(function.get("arguments", "")))
+    return "\n".join(parts)

@@ -1,0 +1,100 @@
+"""Configuration: embedded default, YAML with ${VAR}, overrides, and every problem reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seawall.config import ConfigError, load_settings
+
+
+def test_no_file_is_the_embedded_default_with_local_models() -> None:
+    settings = load_settings(None, {})
+    assert set(settings.models) == {"smollm2-135m-instruct", "all-minilm-l6-v2-embed"}
+    assert settings.models["all-minilm-l6-v2-embed"].operation == "embeddings"
+    assert settings.stores.database_url.startswith("sqlite:///")
+    assert settings.stores.redis_url is None
+    assert settings.master_key is None
+
+
+def test_provider_keys_in_the_environment_add_their_models() -> None:
+    settings = load_settings(None, {"OPENAI_API_KEY": "sk-o", "ANTHROPIC_API_KEY": "sk-a"})
+    assert "gpt-4o-mini" in settings.models
+    assert settings.deployments["openai-gpt-4o-mini"].api_key == "sk-o"
+    assert settings.models["text-embedding-3-small"].operation == "embeddings"
+    assert settings.deployments["anthropic-claude-sonnet-4-0"].provider == "anthropic"
+
+
+def test_yaml_with_interpolation_and_ordered_deployments(tmp_path: Path) -> None:
+    path = tmp_path / "seawall.yaml"
+    path.write_text(
+        """
+master_key: ${MASTER}
+stores: {database_url: "postgresql://db/seawall", redis_url: "redis://cache:6379/0"}
+deployments:
+  primary:
+    provider: openai
+    model: gpt-4o
+    api_key: ${OPENAI_KEY}
+    prices: {input_per_mtok: 2.5, output_per_mtok: 10}
+    timeouts: {connect: 1, first_byte: 9}
+  vllm:
+    provider: openai
+    model: meta-llama/Llama-3.1-8B-Instruct
+    api_base: http://vllm:8000/v1
+    api_key: ${VLLM_KEY:-}
+models:
+  smart: [primary, vllm]
+"""
+    )
+    settings = load_settings(
+        path, {"MASTER": "m" * 20, "OPENAI_KEY": "sk-real", "SEAWALL_PORT": "9999"}
+    )
+    assert settings.master_key == "m" * 20
+    assert settings.server.port == 9999
+    assert settings.models["smart"].deployments == ("primary", "vllm")
+    primary = settings.deployments["primary"]
+    assert primary.api_key == "sk-real"
+    assert primary.prices.output_per_mtok == 10
+    assert primary.timeouts.connect == 1 and primary.timeouts.first_byte == 9
+    assert settings.deployments["vllm"].api_key is None
+    assert settings.stores.redis_url == "redis://cache:6379/0"
+    # The local models stay available (as the last fallback) unless turned off.
+    assert "smollm2-135m-instruct" in settings.models
+
+
+def test_every_problem_is_reported_with_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        """
+colour: blue
+server: {port: -1}
+deployments:
+  a: {provider: openia, model: x}
+  b: {provider: openai, model: y, api_key: "${MISSING}", api_base: "ftp://nope"}
+models:
+  m: [a, ghost]
+"""
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    problems = "\n".join(caught.value.problems)
+    for expected in (
+        f"{path}: colour: unknown top-level key",
+        f"{path}: server.port: must be a non-negative int",
+        f"{path}: deployments.a.provider: must be one of",
+        f"{path}: deployments.b.api_key: environment variable MISSING is not set",
+        f"{path}: deployments.b.api_base: must be an http:// or https:// URL",
+        f"{path}: models.m.deployments: unknown deployment(s) ['a', 'ghost']",
+    ):
+        assert expected in problems
+
+
+def test_unreadable_and_invalid_yaml_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_settings(tmp_path / "absent.yaml", {})
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("deployments: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(broken, {})

@@ -1,0 +1,36 @@
+"""Redis: the shared client answers, and fails fast when Redis is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+
+from seawall.errors import ServiceUnavailable
+from seawall.stores import redis_keys
+from seawall.stores.redis_connection import RedisConnection
+from tests.conftest import free_port
+
+
+async def test_ping_and_commands_work_against_the_real_redis() -> None:
+    redis = RedisConnection("redis://127.0.0.1:6379/0")
+    key = f"{redis_keys.PREFIX}test:{secrets.token_hex(8)}"
+    try:
+        await redis.ping()
+        await redis.client.set(key, b"value", ex=10)
+        assert await redis.client.get(key) == b"value"
+    finally:
+        await redis.client.delete(key)
+        await redis.aclose()
+
+
+async def test_ping_raises_promptly_when_nothing_listens() -> None:
+    redis = RedisConnection(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        # A generous bound: this guards against hanging on retries, it is not a speed test.
+        async with asyncio.timeout(5):
+            with pytest.raises(ServiceUnavailable, match="redis"):
+                await redis.ping()
+    finally:
+        await redis.aclose()
