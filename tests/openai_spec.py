@@ -1,4 +1,8 @@
-"""Validators for schemas of the official OpenAI spec copied into tests/data/openai."""
+"""Validators for the schemas of OpenAI's published API specification.
+
+The spec is copied into tests/data/openai with its LICENSE and SOURCE, so the tests
+pass from any clone.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +10,59 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
-from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC = Path(__file__).parent / "data" / "openai" / "openapi.yaml"
+SPEC_PATH = Path(__file__).parent / "data" / "openai" / "openapi.yaml"
+_SPEC_URI = "urn:openai-openapi"
 
 
-def _nullable_to_json_schema(node: Any) -> Any:
-    """OpenAPI's ``nullable: true`` means JSON Schema's "or null"."""
+class OpenAISpec:
+    """The specification, loaded once, handing out a validator per component schema."""
+
+    def __init__(self, path: Path = SPEC_PATH) -> None:
+        with path.open(encoding="utf-8") as handle:
+            document = _json_schema_nulls(yaml.load(handle, Loader=yaml.CSafeLoader))
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self._registry: Registry[Any] = Registry().with_resource(_SPEC_URI, resource)
+
+    @cache  # noqa: B019 - one spec object lives for the whole session
+    def validator(self, component: str) -> jsonschema.Draft202012Validator:
+        """A validator for ``#/components/schemas/<component>``."""
+        schema = {"$ref": f"{_SPEC_URI}#/components/schemas/{component}"}
+        return jsonschema.Draft202012Validator(schema, registry=self._registry)
+
+    def validate(self, component: str, instance: Any) -> None:
+        """Raise ``jsonschema.ValidationError`` unless ``instance`` fits the component."""
+        self.validator(component).validate(instance)
+
+
+@cache
+def openai_spec() -> OpenAISpec:
+    """The spec, parsed once per test session."""
+    return OpenAISpec()
+
+
+def assert_valid(component: str, instance: Any) -> None:
+    """Fail with every violation listed when ``instance`` does not match the schema."""
+    errors = sorted(
+        openai_spec().validator(component).iter_errors(instance), key=lambda e: list(e.path)
+    )
+    assert not errors, f"{component} violations:\n" + "\n".join(
+        f"  at {'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors[:10]
+    )
+
+
+def _json_schema_nulls(node: Any) -> Any:
+    # The spec is OpenAPI 3.1 but still says `nullable: true` in places; JSON Schema
+    # ignores that keyword, so spell it as "or null".
     if isinstance(node, list):
-        return [_nullable_to_json_schema(item) for item in node]
+        return [_json_schema_nulls(item) for item in node]
     if not isinstance(node, dict):
         return node
-    converted = {key: _nullable_to_json_schema(value) for key, value in node.items()}
+    converted = {key: _json_schema_nulls(value) for key, value in node.items()}
     if converted.pop("nullable", False) is True:
         return {"anyOf": [converted, {"type": "null"}]}
     return converted
-
-
-@cache
-def _registry() -> Registry:
-    document = _nullable_to_json_schema(yaml.safe_load(SPEC.read_text(encoding="utf-8")))
-    resource = Resource.from_contents(document, default_specification=DRAFT202012)
-    return Registry().with_resource("openapi.yaml", resource)
-
-
-@cache
-def validator(schema_name: str) -> Draft202012Validator:
-    """A validator for ``#/components/schemas/<schema_name>``."""
-    return Draft202012Validator(
-        {"$ref": f"openapi.yaml#/components/schemas/{schema_name}"}, registry=_registry()
-    )
-
-
-def assert_valid(schema_name: str, instance: Any) -> None:
-    """Fail with every violation listed when ``instance`` does not match the schema."""
-    errors = sorted(validator(schema_name).iter_errors(instance), key=lambda e: list(e.path))
-    assert not errors, f"{schema_name} violations:\n" + "\n".join(
-        f"  at {'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors[:10]
-    )

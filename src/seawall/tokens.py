@@ -7,6 +7,8 @@ from typing import Any
 
 import quicktok
 
+from seawall.providers.base import Usage
+
 # Per-message framing overhead in OpenAI's chat format (role markers, separators).
 _MESSAGE_OVERHEAD = 3
 _REPLY_PRIMER = 3
@@ -21,6 +23,14 @@ class TokenCounter:
     def count_text(self, text: str) -> int:
         """Tokens in a plain string."""
         return int(self._encoding.count(text)) if text else 0
+
+    def estimate_usage(self, body: dict[str, Any], answer_text: str) -> Usage:
+        """Usage of a chat request and its answer, for upstreams that report none."""
+        return Usage(
+            prompt_tokens=self.count_messages(body.get("messages") or ()),
+            completion_tokens=self.count_text(answer_text),
+            estimated=True,
+        )
 
     def count_messages(self, messages: Iterable[dict[str, Any]]) -> int:
         """Prompt tokens of chat messages, including per-message framing."""

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.e2e.processes import ServerProcess, clean_env, seawall_argv
 
 MASTER_KEY = "sk-seawall-test-master-key-0123456789"
 
@@ -64,83 +59,27 @@ models:
 """
 
 
-def start_seawall(config: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Launch ``seawall serve`` as a real process."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "seawall.cli.main",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+def start_seawall(config: Path, log_path: Path, env: dict[str, str]) -> ServerProcess:
+    """``seawall serve --config`` on a free port, ready to serve."""
+    server = ServerProcess.start(
+        seawall_argv("serve", "--config", str(config), "--port", "{port}"), log_path, env=env
     )
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Block until /health/ready answers 200, or fail with the server's output."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"seawall serve exited early ({process.returncode}):\n{output}")
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail("seawall serve did not become ready in time")
-
-
-def stop(process: subprocess.Popen[bytes]) -> str:
-    """Stop gracefully (SIGTERM) and return what the process printed."""
-    process.terminate()
-    try:
-        output, _ = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output.decode() if output else ""
+    server.wait_http("/health/ready")
+    return server
 
 
 @pytest.fixture(scope="session")
-def simulator() -> Iterator[str]:
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``seawall simulate`` as its own process (sync SDK calls must not block its loop)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "seawall.cli.main",
-            "simulate",
-            "--port",
-            str(port),
-            "--api-key",
-            "sim-key",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    log = tmp_path_factory.mktemp("simulator") / "simulator.log"
+    server = ServerProcess.start(
+        seawall_argv("simulate", "--port", "{port}", "--api-key", "sim-key"), log
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{url}/_simulator/stats", timeout=1.0)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
     try:
-        yield url
+        server.wait_http("/_simulator/stats")
+        yield server.url
     finally:
-        stop(process)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -149,13 +88,10 @@ def live_seawall(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> It
     data_dir = tmp_path_factory.mktemp("seawall-data")
     config = data_dir / "seawall.yaml"
     config.write_text(gateway_config(simulator, data_dir))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
-    env["TEST_MASTER_KEY"] = MASTER_KEY
-    process = start_seawall(config, port, env)
-    url = f"http://127.0.0.1:{port}"
+    server = start_seawall(config, data_dir / "serve.log", clean_env(TEST_MASTER_KEY=MASTER_KEY))
     try:
-        wait_ready(url, process)
-        yield LiveSeawall(url=url, key=MASTER_KEY, simulator_url=simulator, data_dir=data_dir)
+        yield LiveSeawall(
+            url=server.url, key=MASTER_KEY, simulator_url=simulator, data_dir=data_dir
+        )
     finally:
-        stop(process)
+        server.stop()

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from seawall.simulator import RunningSimulator, running_simulator
+from tests.openai_spec import OpenAISpec, openai_spec
 from tests.simulator.clients import simulator_thread
-from tests.simulator.openapi_spec import OpenAISpec
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def threaded_simulator() -> Iterator[RunningSimulator]:
         yield sim
 
 
-@pytest.fixture(scope="session")
-def openai_spec() -> OpenAISpec:
+@pytest.fixture(name="openai_spec", scope="session")
+def openai_spec_fixture() -> OpenAISpec:
     """OpenAI's published specification, parsed once per test session."""
-    return OpenAISpec()
+    return openai_spec()

@@ -8,7 +8,7 @@ import httpx
 import orjson
 
 from seawall.simulator import Fault, FaultKind, RunningSimulator
-from tests.simulator.openapi_spec import OpenAISpec
+from tests.openai_spec import OpenAISpec
 
 QUESTION = [{"role": "user", "content": "Validate me"}]
 TOOL = {

@@ -230,7 +230,7 @@ class AnthropicBackend:
 
     def __init__(self, transport: HttpTransport, counter: TokenCounter) -> None:
         self._transport = transport
-        self._counter = counter
+        self.counter = counter
         self._headers: dict[str, dict[str, str]] = {}
 
     def usable(self, deployment: Deployment) -> bool:
@@ -277,7 +277,9 @@ class AnthropicBackend:
         completion = _completion(deployment, answer)
         usage = _usage(answer.get("usage"))
         if usage is None:
-            usage = self.count_usage(body, completion["choices"][0]["message"]["content"] or "")
+            usage = self.counter.estimate_usage(
+                body, completion["choices"][0]["message"]["content"] or ""
+            )
         completion["usage"] = _openai_usage(usage)
         return ChatResult(completion, usage)
 
@@ -301,14 +303,6 @@ class AnthropicBackend:
             f"Deployment '{deployment.name}' is an Anthropic model, and Anthropic has no "
             "embeddings API; use an embeddings model.",
             param="model",
-        )
-
-    def count_usage(self, body: JSONObject, answer_text: str) -> Usage:
-        """Usage counted by Seawall when the upstream reports none."""
-        return Usage(
-            prompt_tokens=self._counter.count_messages(body.get("messages") or ()),
-            completion_tokens=self._counter.count_text(answer_text),
-            estimated=True,
         )
 
     async def aclose(self) -> None:
@@ -446,7 +440,7 @@ class AnthropicStream:
     def _final_usage(self) -> Usage:
         if self._counts.seen:
             return self._counts.usage()
-        return self._backend.count_usage(self._body, "".join(self._pieces))
+        return self._backend.counter.estimate_usage(self._body, "".join(self._pieces))
 
     async def aclose(self) -> None:
         """Drop the upstream connection (the client went away)."""

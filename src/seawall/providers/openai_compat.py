@@ -89,7 +89,7 @@ class OpenAIBackend:
 
     def __init__(self, transport: HttpTransport, counter: TokenCounter) -> None:
         self._transport = transport
-        self._counter = counter
+        self.counter = counter
         self._headers: dict[str, dict[str, str]] = {}
 
     def usable(self, deployment: Deployment) -> bool:
@@ -132,7 +132,7 @@ class OpenAIBackend:
             raise protocol_error(deployment, "a chat completion without 'choices'")
         usage = _usage(answer.get("usage"))
         if usage is None:
-            usage = self.count_usage(body, _answer_text(answer))
+            usage = self.counter.estimate_usage(body, _answer_text(answer))
             answer["usage"] = usage.as_openai()
         return ChatResult(answer, usage)
 
@@ -161,14 +161,6 @@ class OpenAIBackend:
             map_error,
         )
         return OpenAIStream(response, deployment, body, client_wants_usage, self)
-
-    def count_usage(self, body: JSONObject, answer_text: str) -> Usage:
-        """Usage counted by Seawall when the upstream reports none."""
-        return Usage(
-            prompt_tokens=self._counter.count_messages(body.get("messages") or ()),
-            completion_tokens=self._counter.count_text(answer_text),
-            estimated=True,
-        )
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -207,6 +199,7 @@ class OpenAIStream:
         upstream_usage: Usage | None = None
         pieces: list[str] = []
         finished = False
+        last: JSONObject = {}
         try:
             async for _event, data in sse_events(deployment, self._response):
                 if data == b"[DONE]":
@@ -236,17 +229,30 @@ class OpenAIStream:
                         pieces.append(delta["content"])
                     if isinstance(choice, dict) and choice.get("finish_reason"):
                         finished = True
+                last = chunk
                 yield chunk
         finally:
             if finished:
                 self._response.release()
             else:
                 self._response.close()
-            self.usage = upstream_usage or self._backend.count_usage(self._body, "".join(pieces))
+            self.usage = upstream_usage or self._backend.counter.estimate_usage(
+                self._body, "".join(pieces)
+            )
         if not finished:
             raise UpstreamError(
                 f"Deployment '{deployment.name}' ended the stream before it finished."
             )
+        if self._client_wants_usage and upstream_usage is None:
+            # Some servers (llama.cpp's) ignore include_usage; the client asked, so count.
+            yield {
+                "id": last.get("id", ""),
+                "object": "chat.completion.chunk",
+                "created": last.get("created", 0),
+                "model": last.get("model", self._body.get("model", "")),
+                "choices": [],
+                "usage": self.usage.as_openai(),
+            }
 
     async def aclose(self) -> None:
         """Drop the upstream connection (the client went away)."""
