@@ -18,7 +18,7 @@ from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.decode import Decode
 from seawall.pipeline.execute import executor
 from seawall.pipeline.pipeline import Pipeline
-from seawall.pipeline.record import Record
+from seawall.pipeline.record import Record, RecordSink
 from seawall.pipeline.route import ModelTable, Route
 from seawall.providers.anthropic import AnthropicBackend
 from seawall.providers.base import Backend
@@ -83,6 +83,23 @@ def model_table(settings: Settings, backends: dict[ProviderKind, Backend]) -> Mo
     return ModelTable(settings.models, usable)
 
 
+def build_pipeline(
+    authenticate: Authenticate,
+    sink: RecordSink,
+    table: ModelTable,
+    backends: dict[ProviderKind, Backend],
+) -> Pipeline:
+    """The stages, in order; later capabilities insert theirs here."""
+    decode = Decode(
+        {
+            ("openai", "chat"): decode_chat,
+            ("openai", "embeddings"): decode_embeddings,
+            ("anthropic", "chat"): decode_messages,
+        }
+    )
+    return Pipeline([authenticate, Record(sink), decode, Route(table)], executor(backends))
+
+
 async def start_services(settings: Settings, master_key: str, *, migrate: bool = True) -> Services:
     """Open stores, build backends and compose the pipeline."""
     if migrate:
@@ -100,14 +117,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
     backends = build_backends(counter)
     table = model_table(settings, backends)
     authenticate = Authenticate(master_key)
-    decode = Decode(
-        {
-            ("openai", "chat"): decode_chat,
-            ("openai", "embeddings"): decode_embeddings,
-            ("anthropic", "chat"): decode_messages,
-        }
-    )
-    pipeline = Pipeline([authenticate, Record(writer), decode, Route(table)], executor(backends))
+    pipeline = build_pipeline(authenticate, writer, table, backends)
     return Services(
         settings=settings,
         authenticate=authenticate,
