@@ -27,7 +27,6 @@ from seawall.providers.local_embedding import OnnxEmbeddingBackend
 from seawall.providers.local_llama import LlamaBackend
 from seawall.providers.openai_compat import OpenAIBackend
 from seawall.stores.database import create_engine
-from seawall.stores.migrate import upgrade
 from seawall.stores.record_writer import RecordWriter
 from seawall.stores.redis_connection import RedisConnection
 from seawall.stores.sql_records import SqlRecordStore
@@ -103,6 +102,10 @@ def build_pipeline(
 async def start_services(settings: Settings, master_key: str, *, migrate: bool = True) -> Services:
     """Open stores, build backends and compose the pipeline."""
     if migrate:
+        # Imported here: workers started by `seawall serve` never migrate, and Alembic
+        # costs about 10 MB of memory per process.
+        from seawall.stores.migrate import upgrade
+
         await upgrade(settings.stores.database_url)
     engine = create_engine(settings.stores.database_url)
     records = SqlRecordStore(engine)

@@ -15,14 +15,23 @@ _REPLY_PRIMER = 3
 
 
 class TokenCounter:
-    """Counts tokens with one encoding; built once, shared by all requests."""
+    """Counts tokens with one encoding; built once, shared by all requests.
+
+    The vocabulary (about 60 MB in memory) loads on first use: most upstreams
+    report usage themselves, and a gateway that never counts never pays for it.
+    """
 
     def __init__(self, encoding: str = "o200k_base") -> None:
-        self._encoding = quicktok.get_encoding(encoding)
+        self._encoding_name = encoding
+        self._encoding: Any = None
 
     def count_text(self, text: str) -> int:
         """Tokens in a plain string."""
-        return int(self._encoding.count(text)) if text else 0
+        if not text:
+            return 0
+        if self._encoding is None:
+            self._encoding = quicktok.get_encoding(self._encoding_name)
+        return int(self._encoding.count(text))
 
     def estimate_usage(self, body: dict[str, Any], answer_text: str) -> Usage:
         """Usage of a chat request and its answer, for upstreams that report none."""
