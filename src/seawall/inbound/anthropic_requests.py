@@ -16,7 +16,18 @@ from typing import Any
 import orjson
 
 from seawall.errors import InvalidRequest
-from seawall.inbound.json_body import parse_object, type_name
+from seawall.inbound.checks import (
+    expect_array,
+    expect_boolean,
+    expect_integer,
+    expect_number,
+    expect_object,
+    expect_string,
+    invalid_type,
+    invalid_value,
+    missing,
+)
+from seawall.inbound.json_body import parse_object
 
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
@@ -53,74 +64,10 @@ _KNOWN_FIELDS = frozenset(
 )
 
 
-def _invalid_type(param: str, expected: str, value: Any) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid type for '{param}': expected {expected}, but got {type_name(value)} instead.",
-        param=param,
-        code="invalid_type",
-    )
-
-
-def _invalid_value(param: str, detail: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid value for '{param}': {detail}", param=param, code="invalid_value"
-    )
-
-
-def _missing(param: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
-
-
 def _required(container: dict[str, Any], key: str, where: str) -> Any:
     value = container.get(key)
     if value is None:
-        raise _missing(where)
-    return value
-
-
-def _string(param: str, value: Any, *, allow_empty: bool = True) -> str:
-    if not isinstance(value, str):
-        raise _invalid_type(param, "a string", value)
-    if not value and not allow_empty:
-        raise _invalid_value(param, "it must not be empty.")
-    return value
-
-
-def _object(param: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _invalid_type(param, "an object", value)
-    return value
-
-
-def _array(param: str, value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise _invalid_type(param, "an array", value)
-    return value
-
-
-def _boolean(param: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _invalid_type(param, "a boolean", value)
-    return value
-
-
-def _integer(param: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid_type(param, "an integer", value)
-    if value < low:
-        raise _invalid_value(param, f"{value!r} is out of range; it must be at least {low}.")
-    return value
-
-
-def _number(param: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid_type(param, "a number", value)
-    if not low <= value <= high:
-        raise _invalid_value(
-            param, f"{value!r} is out of range; it must be between {low:g} and {high:g}."
-        )
+        raise missing(where)
     return value
 
 
@@ -128,7 +75,7 @@ def _block_type(where: str, block: dict[str, Any], allowed: tuple[str, ...]) -> 
     kind = block.get("type")
     if kind not in allowed:
         names = ", ".join(f"'{name}'" for name in allowed)
-        raise _invalid_value(f"{where}.type", f"{kind!r}; Seawall accepts {names} blocks here.")
+        raise invalid_value(f"{where}.type", f"{kind!r}; Seawall accepts {names} blocks here.")
     return str(kind)
 
 
@@ -142,41 +89,43 @@ def _text_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 def _text_block(where: str, block: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "text",
-        "text": _string(f"{where}.text", _required(block, "text", f"{where}.text")),
+        "text": expect_string(f"{where}.text", _required(block, "text", f"{where}.text")),
     }
 
 
 def _image_block(where: str, block: dict[str, Any]) -> dict[str, Any]:
-    source = _object(f"{where}.source", _required(block, "source", f"{where}.source"))
+    source = expect_object(f"{where}.source", _required(block, "source", f"{where}.source"))
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type")
         if media_type not in _IMAGE_TYPES:
-            raise _invalid_value(
+            raise invalid_value(
                 f"{where}.source.media_type",
                 f"{media_type!r}; use one of {', '.join(_IMAGE_TYPES)}.",
             )
-        data = _string(
+        data = expect_string(
             f"{where}.source.data",
             _required(source, "data", f"{where}.source.data"),
             allow_empty=False,
         )
         url = f"data:{media_type};base64,{data}"
     elif kind == "url":
-        url = _string(
+        url = expect_string(
             f"{where}.source.url",
             _required(source, "url", f"{where}.source.url"),
             allow_empty=False,
         )
     else:
-        raise _invalid_value(f"{where}.source.type", f"{kind!r}; use 'base64' or 'url'.")
+        raise invalid_value(f"{where}.source.type", f"{kind!r}; use 'base64' or 'url'.")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
 def _tool_call(where: str, block: dict[str, Any]) -> dict[str, Any]:
-    call_id = _string(f"{where}.id", _required(block, "id", f"{where}.id"), allow_empty=False)
-    name = _string(f"{where}.name", _required(block, "name", f"{where}.name"), allow_empty=False)
-    arguments = _object(f"{where}.input", _required(block, "input", f"{where}.input"))
+    call_id = expect_string(f"{where}.id", _required(block, "id", f"{where}.id"), allow_empty=False)
+    name = expect_string(
+        f"{where}.name", _required(block, "name", f"{where}.name"), allow_empty=False
+    )
+    arguments = expect_object(f"{where}.input", _required(block, "input", f"{where}.input"))
     return {
         "id": call_id,
         "type": "function",
@@ -186,7 +135,7 @@ def _tool_call(where: str, block: dict[str, Any]) -> dict[str, Any]:
 
 def _tool_result(where: str, block: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The ``tool`` message, and any images, which OpenAI tool messages cannot carry."""
-    call_id = _string(
+    call_id = expect_string(
         f"{where}.tool_use_id",
         _required(block, "tool_use_id", f"{where}.tool_use_id"),
         allow_empty=False,
@@ -199,16 +148,16 @@ def _tool_result(where: str, block: dict[str, Any]) -> tuple[dict[str, Any], lis
     elif isinstance(content, list):
         for index, part in enumerate(content):
             part_where = f"{where}.content[{index}]"
-            _object(part_where, part)
+            expect_object(part_where, part)
             if _block_type(part_where, part, ("text", "image")) == "text":
                 texts.append(_text_block(part_where, part)["text"])
             else:
                 images.append(_image_block(part_where, part))
     elif content is not None:
-        raise _invalid_type(f"{where}.content", "a string or an array of blocks", content)
+        raise invalid_type(f"{where}.content", "a string or an array of blocks", content)
     text = "\n".join(texts)
     is_error = block.get("is_error")
-    if is_error is not None and _boolean(f"{where}.is_error", is_error):
+    if is_error is not None and expect_boolean(f"{where}.is_error", is_error):
         # OpenAI has no error flag on tool messages; the model still has to know.
         text = f"Error: {text}" if text else "Error"
     return {"role": "tool", "tool_call_id": call_id, "content": text}, images
@@ -260,14 +209,14 @@ def _assistant_turn(where: str, content: Any) -> list[dict[str, Any]]:
 
 def _blocks(where: str, content: Any) -> list[dict[str, Any]]:
     if not isinstance(content, list):
-        raise _invalid_type(f"{where}.content", "a string or an array of content blocks", content)
+        raise invalid_type(f"{where}.content", "a string or an array of content blocks", content)
     for index, block in enumerate(content):
-        _object(f"{where}.content[{index}]", block)
+        expect_object(f"{where}.content[{index}]", block)
     return content
 
 
 def _conversation(body: dict[str, Any]) -> list[dict[str, Any]]:
-    messages = _array("messages", _required(body, "messages", "messages"))
+    messages = expect_array("messages", _required(body, "messages", "messages"))
     if not messages:
         raise InvalidRequest(
             "Invalid 'messages': empty array. Send at least one message.",
@@ -277,17 +226,17 @@ def _conversation(body: dict[str, Any]) -> list[dict[str, Any]]:
     out = _system(body.get("system"))
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
-        _object(where, message)
+        expect_object(where, message)
         role = message.get("role")
         content = message.get("content")
         if content is None:
-            raise _missing(f"{where}.content")
+            raise missing(f"{where}.content")
         if role == "user":
             out.extend(_user_turn(where, content))
         elif role == "assistant":
             out.extend(_assistant_turn(where, content))
         else:
-            raise _invalid_value(f"{where}.role", f"{role!r}; use 'user' or 'assistant'.")
+            raise invalid_value(f"{where}.role", f"{role!r}; use 'user' or 'assistant'.")
     return out
 
 
@@ -297,9 +246,9 @@ def _system(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"role": "system", "content": value}] if value else []
     parts: list[dict[str, Any]] = []
-    for index, block in enumerate(_array("system", value)):
+    for index, block in enumerate(expect_array("system", value)):
         where = f"system[{index}]"
-        _object(where, block)
+        expect_object(where, block)
         _block_type(where, block, ("text",))
         parts.append(_text_block(where, block))
     return [{"role": "system", "content": _text_content(parts)}] if parts else []
@@ -307,65 +256,67 @@ def _system(value: Any) -> list[dict[str, Any]]:
 
 def _tools(value: Any) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
-    for index, tool in enumerate(_array("tools", value)):
+    for index, tool in enumerate(expect_array("tools", value)):
         where = f"tools[{index}]"
-        _object(where, tool)
+        expect_object(where, tool)
         kind = tool.get("type")
         if kind not in (None, "custom"):
-            raise _invalid_value(
+            raise invalid_value(
                 f"{where}.type",
                 f"{kind!r}; Seawall serves client tools only (omit 'type' or use 'custom'), "
                 "not Anthropic's server tools.",
             )
-        name = _string(f"{where}.name", _required(tool, "name", f"{where}.name"), allow_empty=False)
-        schema = _object(
+        name = expect_string(
+            f"{where}.name", _required(tool, "name", f"{where}.name"), allow_empty=False
+        )
+        schema = expect_object(
             f"{where}.input_schema", _required(tool, "input_schema", f"{where}.input_schema")
         )
         function: dict[str, Any] = {"name": name, "parameters": schema}
         description = tool.get("description")
         if description is not None:
-            function["description"] = _string(f"{where}.description", description)
+            function["description"] = expect_string(f"{where}.description", description)
         tools.append({"type": "function", "function": function})
     return tools
 
 
 def _tool_choice(value: Any, tools: list[dict[str, Any]], chat: dict[str, Any]) -> None:
-    choice = _object("tool_choice", value)
+    choice = expect_object("tool_choice", value)
     kind = choice.get("type")
     if kind == "tool":
-        name = _string(
+        name = expect_string(
             "tool_choice.name", _required(choice, "name", "tool_choice.name"), allow_empty=False
         )
         if all(tool["function"]["name"] != name for tool in tools):
-            raise _invalid_value("tool_choice.name", f"{name!r} is not one of the 'tools'.")
+            raise invalid_value("tool_choice.name", f"{name!r} is not one of the 'tools'.")
         chat["tool_choice"] = {"type": "function", "function": {"name": name}}
     elif kind in _TOOL_CHOICES:
         chat["tool_choice"] = _TOOL_CHOICES[kind]
     else:
-        raise _invalid_value("tool_choice.type", f"{kind!r}; use 'auto', 'any', 'tool' or 'none'.")
+        raise invalid_value("tool_choice.type", f"{kind!r}; use 'auto', 'any', 'tool' or 'none'.")
     disable_parallel = choice.get("disable_parallel_tool_use")
     # OpenAI refuses parallel_tool_calls without tools, so it is only set alongside them.
     if (
         disable_parallel is not None
-        and _boolean("tool_choice.disable_parallel_tool_use", disable_parallel)
+        and expect_boolean("tool_choice.disable_parallel_tool_use", disable_parallel)
         and tools
     ):
         chat["parallel_tool_calls"] = False
 
 
 def _output_config(value: Any, chat: dict[str, Any]) -> None:
-    config = _object("output_config", value)
+    config = expect_object("output_config", value)
     if config.get("effort") is not None:
-        raise _invalid_value(
+        raise invalid_value(
             "output_config.effort", "Seawall does not support effort levels; remove it."
         )
     output_format = config.get("format")
     if output_format is None:
         return
-    _object("output_config.format", output_format)
+    expect_object("output_config.format", output_format)
     if output_format.get("type") != "json_schema":
-        raise _invalid_value("output_config.format.type", "use 'json_schema'.")
-    schema = _object(
+        raise invalid_value("output_config.format.type", "use 'json_schema'.")
+    schema = expect_object(
         "output_config.format.schema",
         _required(output_format, "schema", "output_config.format.schema"),
     )
@@ -376,13 +327,13 @@ def _output_config(value: Any, chat: dict[str, Any]) -> None:
 
 
 def _thinking(value: Any) -> None:
-    kind = _object("thinking", value).get("type")
+    kind = expect_object("thinking", value).get("type")
     if kind == "enabled":
-        raise _invalid_value(
+        raise invalid_value(
             "thinking", "Seawall does not support extended thinking yet; remove 'thinking'."
         )
     if kind not in ("disabled", "adaptive"):
-        raise _invalid_value("thinking.type", f"{kind!r}; use 'disabled' or 'adaptive'.")
+        raise invalid_value("thinking.type", f"{kind!r}; use 'disabled' or 'adaptive'.")
 
 
 def _refuse_unknown(body: dict[str, Any]) -> None:
@@ -397,16 +348,16 @@ def _refuse_unknown(body: dict[str, Any]) -> None:
 
 def _sampling(body: dict[str, Any], chat: dict[str, Any]) -> None:
     if (value := body.get("temperature")) is not None:
-        chat["temperature"] = _number("temperature", value, 0, 1)
+        chat["temperature"] = expect_number("temperature", value, 0, 1)
     if (value := body.get("top_p")) is not None:
-        chat["top_p"] = _number("top_p", value, 0, 1)
+        chat["top_p"] = expect_number("top_p", value, 0, 1)
     if (value := body.get("top_k")) is not None:
         # Not an OpenAI field: OpenAI-compatible servers ignore it, Anthropic maps it back.
-        chat["top_k"] = _integer("top_k", value, 0)
+        chat["top_k"] = expect_integer("top_k", value, 0)
     if (value := body.get("stop_sequences")) is not None:
-        stops = _array("stop_sequences", value)
+        stops = expect_array("stop_sequences", value)
         for index, stop in enumerate(stops):
-            _string(f"stop_sequences[{index}]", stop, allow_empty=False)
+            expect_string(f"stop_sequences[{index}]", stop, allow_empty=False)
         if stops:
             chat["stop"] = stops
 
@@ -426,8 +377,8 @@ def decode_messages(raw: bytes) -> dict[str, Any]:
     """Parse and check an Anthropic Messages request; return the canonical chat body."""
     body = parse_object(raw)
     _refuse_unknown(body)
-    model = _string("model", _required(body, "model", "model"), allow_empty=False)
-    max_tokens = _integer("max_tokens", _required(body, "max_tokens", "max_tokens"), 1)
+    model = expect_string("model", _required(body, "model", "model"), allow_empty=False)
+    max_tokens = expect_integer("max_tokens", _required(body, "max_tokens", "max_tokens"), 1)
     chat: dict[str, Any] = {
         "model": model,
         "messages": _conversation(body),
@@ -436,14 +387,14 @@ def decode_messages(raw: bytes) -> dict[str, Any]:
     _sampling(body, chat)
     _tooling(body, chat)
     if body.get("metadata") is not None:
-        user = _object("metadata", body["metadata"]).get("user_id")
+        user = expect_object("metadata", body["metadata"]).get("user_id")
         if user is not None:
-            chat["user"] = _string("metadata.user_id", user)
+            chat["user"] = expect_string("metadata.user_id", user)
     if body.get("thinking") is not None:
         _thinking(body["thinking"])
     if body.get("output_config") is not None:
         _output_config(body["output_config"], chat)
-    if body.get("stream") is not None and _boolean("stream", body["stream"]):
+    if body.get("stream") is not None and expect_boolean("stream", body["stream"]):
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}
     return chat

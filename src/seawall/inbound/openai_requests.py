@@ -11,7 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from seawall.errors import InvalidRequest
-from seawall.inbound.json_body import parse_object, type_name
+from seawall.inbound.checks import (
+    expect_boolean,
+    expect_integer,
+    expect_number,
+    expect_object,
+    expect_string,
+    invalid_type,
+    invalid_value,
+    missing,
+)
+from seawall.inbound.json_body import parse_object
 
 Check = Callable[[str, Any], None]
 
@@ -20,65 +30,39 @@ _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _FORMATS = frozenset({"text", "json_object", "json_schema"})
 
 
-def _invalid_type(param: str, expected: str, value: Any) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid type for '{param}': expected {expected}, but got {type_name(value)} instead.",
-        param=param,
-        code="invalid_type",
-    )
-
-
-def _out_of_range(param: str, rule: str, value: Any) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid value for '{param}': {value!r} is out of range; it must be {rule}.",
-        param=param,
-        code="invalid_value",
-    )
-
-
 def _number(low: float, high: float) -> Check:
     def check(param: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _invalid_type(param, "a number", value)
-        if not low <= value <= high:
-            raise _out_of_range(param, f"between {low:g} and {high:g}", value)
+        expect_number(param, value, low, high)
 
     return check
 
 
 def _integer(low: int, high: int | None = None) -> Check:
     def check(param: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _invalid_type(param, "an integer", value)
-        if value < low or (high is not None and value > high):
-            rule = f"at least {low}" if high is None else f"between {low} and {high}"
-            raise _out_of_range(param, rule, value)
+        expect_integer(param, value, low, high)
 
     return check
 
 
 def _boolean(param: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise _invalid_type(param, "a boolean", value)
+    expect_boolean(param, value)
 
 
 def _string(param: str, value: Any) -> None:
-    if not isinstance(value, str):
-        raise _invalid_type(param, "a string", value)
+    expect_string(param, value)
 
 
 def _object(param: str, value: Any) -> None:
-    if not isinstance(value, dict):
-        raise _invalid_type(param, "an object", value)
+    expect_object(param, value)
 
 
 def _stop(param: str, value: Any) -> None:
     if isinstance(value, str):
         return
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _invalid_type(param, "a string or an array of strings", value)
+        raise invalid_type(param, "a string or an array of strings", value)
     if len(value) > 4:
-        raise _out_of_range(param, "at most 4 sequences", value)
+        raise invalid_value(param, f"{len(value)} sequences; at most 4 are allowed.")
 
 
 def _stream_options(param: str, value: Any) -> None:
@@ -89,7 +73,7 @@ def _stream_options(param: str, value: Any) -> None:
 
 def _tools(param: str, value: Any) -> None:
     if not isinstance(value, list):
-        raise _invalid_type(param, "an array", value)
+        raise invalid_type(param, "an array", value)
     for index, tool in enumerate(value):
         where = f"{param}[{index}]"
         _object(where, tool)
@@ -99,11 +83,7 @@ def _tools(param: str, value: Any) -> None:
         _object(f"{where}.function", function)
         name = function.get("name")
         if not isinstance(name, str) or not name:
-            raise InvalidRequest(
-                f"Missing required parameter: '{where}.function.name'.",
-                param=f"{where}.function.name",
-                code="missing_required_parameter",
-            )
+            raise missing(f"{where}.function.name")
         if "parameters" in function:
             _object(f"{where}.function.parameters", function["parameters"])
 
@@ -135,11 +115,7 @@ def _response_format(param: str, value: Any) -> None:
         schema = value.get("json_schema")
         _object(f"{param}.json_schema", schema)
         if not isinstance(schema.get("name"), str):
-            raise InvalidRequest(
-                f"Missing required parameter: '{param}.json_schema.name'.",
-                param=f"{param}.json_schema.name",
-                code="missing_required_parameter",
-            )
+            raise missing(f"{param}.json_schema.name")
 
 
 _CHAT_FIELDS: dict[str, Check] = {
@@ -169,22 +145,16 @@ _CHAT_FIELDS: dict[str, Check] = {
 def _model(body: dict[str, Any]) -> None:
     model = body.get("model")
     if model is None:
-        raise InvalidRequest(
-            "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
-        )
+        raise missing("model")
     if not isinstance(model, str) or not model:
-        raise _invalid_type("model", "a non-empty string", model)
+        raise invalid_type("model", "a non-empty string", model)
 
 
 def _messages(value: Any) -> None:
     if value is None:
-        raise InvalidRequest(
-            "Missing required parameter: 'messages'.",
-            param="messages",
-            code="missing_required_parameter",
-        )
+        raise missing("messages")
     if not isinstance(value, list):
-        raise _invalid_type("messages", "an array", value)
+        raise invalid_type("messages", "an array", value)
     if not value:
         raise InvalidRequest(
             "Invalid 'messages': empty array. Expected an array with minimum length 1.",
@@ -205,19 +175,11 @@ def _messages(value: Any) -> None:
         content = message.get("content")
         if content is None:
             if role != "assistant":
-                raise InvalidRequest(
-                    f"Missing required parameter: '{where}.content'.",
-                    param=f"{where}.content",
-                    code="missing_required_parameter",
-                )
+                raise missing(f"{where}.content")
         elif not isinstance(content, str | list):
-            raise _invalid_type(f"{where}.content", "a string or an array of parts", content)
+            raise invalid_type(f"{where}.content", "a string or an array of parts", content)
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
-            raise InvalidRequest(
-                f"Missing required parameter: '{where}.tool_call_id'.",
-                param=f"{where}.tool_call_id",
-                code="missing_required_parameter",
-            )
+            raise missing(f"{where}.tool_call_id")
 
 
 def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
@@ -245,9 +207,7 @@ def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
 
 def _embedding_input(value: Any) -> None:
     if value is None:
-        raise InvalidRequest(
-            "Missing required parameter: 'input'.", param="input", code="missing_required_parameter"
-        )
+        raise missing("input")
     if isinstance(value, str):
         if not value:
             raise InvalidRequest("'input' cannot be an empty string.", param="input")
