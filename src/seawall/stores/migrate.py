@@ -23,6 +23,8 @@ from seawall.stores.database import create_engine
 
 # Arbitrary, but the same in every Seawall process: the key of the advisory lock.
 _POSTGRES_MIGRATION_LOCK = 0x5EA3A11_00000001
+# How long a starting SQLite worker waits for another one's migration.
+_LOCK_WAIT_SECONDS = 120.0
 _SCRIPT_LOCATION = Path(__file__).with_name("migrations")
 
 
@@ -50,7 +52,9 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def upgrade(url: str) -> None:
     """Migrate the database at ``url`` to head; a no-op when it is there already."""
-    engine = create_engine(url)
+    # Other workers may hold the migration lock for a while on a busy machine: wait for
+    # them rather than fail the start (the request path keeps its short busy timeout).
+    engine = create_engine(url, busy_timeout_s=_LOCK_WAIT_SECONDS)
     try:
         await upgrade_engine(engine)
     finally:
