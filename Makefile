@@ -34,6 +34,7 @@ test: $(STAMP) services lint typecheck
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(BIN)/python bench/overhead.py
 
 clean:

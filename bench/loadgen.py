@@ -8,9 +8,10 @@ generator) shows in the figures instead of silently lowering the rate
 or opens a new one. The generator reports how far its sends lagged behind the
 schedule and the rate it achieved, so a generator that cannot keep up is seen.
 
-Also a closed-loop "count" mode (exactly N requests over C connections) for the
-memory run. Raw asyncio on uvloop with httptools' parser keeps its own cost
-per request small. Prints one JSON object on stdout.
+Also a closed-loop "count" mode (exactly N requests over C connections, pausing
+at checkpoints for the caller to inspect the server) for the memory run. Raw
+asyncio on uvloop with httptools' parser keeps its own cost per request small.
+Prints its result as one JSON object on stdout (after any checkpoint lines).
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -137,8 +142,9 @@ class Target:
             conn.transport.close()
 
     async def warm(self, connections: int) -> None:
-        """Open connections ahead of time, so the measurement does not pay for them."""
-        opened = [await self.connection() for _ in range(connections)]
+        """Open connections ahead of time, all at once as wrk does, so the measurement
+        does not pay for them (and a multi-process server's workers each accept some)."""
+        opened = await asyncio.gather(*(self.connection() for _ in range(connections)))
         self.idle.extend(opened)
 
     def close(self) -> None:
@@ -239,13 +245,33 @@ async def closed_loop(target: Target, requests: int, concurrency: int) -> dict[s
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    return {"requests": requests, "ok": ok, "errors": requests - ok, "rate": requests / elapsed}
+
+
+async def counted(target: Target, checkpoints: list[int], concurrency: int) -> dict[str, Any]:
+    """Closed loop up to each cumulative checkpoint on the same connections.
+
+    At every checkpoint but the last, once no request is in flight, a JSON line
+    ``{"checkpoint": N}`` is printed and the generator waits for a line on stdin,
+    so the caller can look at the server while it is idle at exactly N requests.
+    """
+    await target.warm(concurrency)
+    loop = asyncio.get_running_loop()
+    done = 0
+    segments: list[dict[str, Any]] = []
+    for checkpoint in checkpoints:
+        segment = await closed_loop(target, checkpoint - done, concurrency)
+        done = checkpoint
+        segments.append({"checkpoint": checkpoint, **segment})
+        if checkpoint != checkpoints[-1]:
+            print(json.dumps(segments[-1]), flush=True)
+            await loop.run_in_executor(None, sys.stdin.readline)
     return {
         "mode": "count",
-        "requests": requests,
-        "ok": ok,
-        "errors": requests - ok,
-        "seconds": elapsed,
-        "rate": requests / elapsed,
+        "requests": done,
+        "errors": sum(s["errors"] for s in segments),
+        "connections_opened": target.opened,
+        "segments": segments,
     }
 
 
@@ -256,9 +282,53 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if args.mode == "fixed":
             return await fixed_rate(target, args.rate, args.seconds, args.warmup, args.connections)
-        return await closed_loop(target, args.requests, args.connections)
+        return await counted(target, sorted(args.checkpoints), args.connections)
     finally:
         target.close()
+
+
+def run_loadgen(
+    mode: str,
+    url: str,
+    body: bytes,
+    key: str,
+    *options: str,
+    prefix: Sequence[str] = (),
+    at_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> Any:
+    """Run this generator in its own process (after ``prefix``, e.g. taskset); its result.
+
+    ``at_checkpoint`` is called at each count-mode checkpoint while the generator waits.
+    """
+    command = [
+        *prefix,
+        *(sys.executable, str(Path(__file__).resolve()), mode, "--url", url),
+        *("--body", body.decode(), "--key", key, *options),
+    ]
+    with (
+        tempfile.TemporaryFile("w+") as errors,
+        subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as process,
+    ):
+        assert process.stdin is not None and process.stdout is not None
+        lines = []
+        try:
+            for line in process.stdout:
+                data = json.loads(line)
+                if "checkpoint" in data and at_checkpoint is not None:
+                    at_checkpoint(data)
+                    process.stdin.write("\n")
+                    process.stdin.flush()
+                lines.append(data)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        if process.returncode != 0 or not lines:
+            errors.seek(0)
+            raise RuntimeError(f"loadgen failed ({process.returncode}): {errors.read()[-2000:]}")
+    return lines[-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="fixed: requests per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="fixed: measured seconds")
     parser.add_argument("--warmup", type=float, default=1.0, help="fixed: discarded seconds")
-    parser.add_argument("--requests", type=int, default=1000, help="count: how many")
+    parser.add_argument(
+        "--checkpoints",
+        type=int,
+        nargs="+",
+        default=[1000],
+        help="count: cumulative request counts to pause at; the last one ends the run",
+    )
     parser.add_argument(
         "--connections", type=int, default=16, help="fixed: opened in advance; count: concurrency"
     )

@@ -95,6 +95,12 @@ class ProcessGroup:
         # Workers that outlived their parent are still in the group.
         _signal_group(process, signal.SIGKILL)
 
+    def stop_pid(self, pid: int) -> None:
+        """Stop the started process with this id."""
+        for _, process in list(self._running):
+            if process.pid == pid:
+                self.stop(process)
+
     def stop_all(self) -> None:
         """Stop every process still running, newest first."""
         # Ctrl-C during cleanup must not leave servers behind.
@@ -111,8 +117,10 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    """Block until ``url`` answers any HTTP status, or raise with a clear reason."""
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0, *, any_status: bool = True
+) -> None:
+    """Block until ``url`` answers (any HTTP status, or 2xx only), or raise with the reason."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -121,10 +129,39 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60
             with urllib.request.urlopen(url, timeout=1.0):
                 return
         except urllib.error.HTTPError:
-            return
+            if any_status:
+                return
+            time.sleep(0.1)
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout_s:g}s")
+
+
+def wait_settled(pid: int, workers: int, timeout_s: float = 30.0) -> list[int]:
+    """Wait until the server has ``workers`` workers whose memory stopped changing.
+
+    A server answers as soon as its first worker is up; the others may still be
+    importing and starting, which would skew what is measured next.
+    """
+    deadline = time.monotonic() + timeout_s
+    previous: list[int] = []
+    steady = 0
+    while time.monotonic() < deadline:
+        found = server_workers(pid)
+        try:
+            sizes = [rss_bytes(worker) for worker in found]
+        except (OSError, RuntimeError):
+            sizes = []
+        same = len(found) == workers and len(sizes) == len(previous)
+        if same and all(abs(a - b) <= b * 0.005 for a, b in zip(sizes, previous, strict=True)):
+            steady += 1
+            if steady >= 4:
+                return found
+        else:
+            steady = 0
+        previous = sizes
+        time.sleep(0.25)
+    raise RuntimeError(f"the server's {workers} worker(s) did not settle within {timeout_s:g}s")
 
 
 def children(pid: int) -> list[int]:
@@ -175,16 +212,19 @@ def rss_bytes(pid: int) -> int:
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
-    """User plus system CPU time the processes have used so far."""
+    """CPU time the processes' live threads have used so far, to the nanosecond.
+
+    From /proc/PID/task/*/schedstat rather than the tick-sampled utime/stime of
+    /proc/PID/stat: short bursts after idle periods are charged fairly.
+    """
     total = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        # After the command name: utime and stime are fields 14 and 15 of stat(5).
-        total += int(fields[11]) + int(fields[12])
-    return total / _CLOCK_TICKS
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
 
 
 def machine_cpu_seconds() -> tuple[float, float]:

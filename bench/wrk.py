@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +59,17 @@ def write_script(directory: Path, body: bytes, key: str) -> Path:
 
 
 def run_wrk(
-    url: str, script: Path, *, connections: int, seconds: float, threads: int = 1
+    url: str,
+    script: Path,
+    *,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    prefix: Sequence[str] = (),
 ) -> WrkResult:
-    """Run wrk against ``url`` and parse its summary."""
+    """Run wrk against ``url`` (after ``prefix``, e.g. taskset) and parse its summary."""
     command = [
+        *prefix,
         wrk_path(),
         f"-t{threads}",
         f"-c{connections}",

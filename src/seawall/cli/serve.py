@@ -14,6 +14,7 @@ import uvicorn
 from seawall.config import ConfigError, Settings, load_from_environment
 from seawall.control.master_key import resolve_master_key
 from seawall.http.app import build_app
+from seawall.http.server_protocol import PROTOCOL as COALESCING_HTTPTOOLS
 from seawall.stores.migrate import upgrade
 
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if workers > 1:
         return _serve_workers(args, settings, key.value, workers)
-    app = build_app(settings, key.value, migrate=False)
+    app = build_app(settings, key.value, migrate=False, freeze_heap=True)
     uvicorn.run(app, **_server_options(settings))
     return 0
 
@@ -71,7 +72,8 @@ def _server_options(settings: Settings) -> dict[str, Any]:
         "host": settings.server.host,
         "port": settings.server.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, with a response's writes of one loop turn sent together.
+        "http": COALESCING_HTTPTOOLS,
         "access_log": False,
         "log_level": settings.server.log_level,
         "timeout_graceful_shutdown": 30,

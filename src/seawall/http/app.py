@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,14 +39,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return openai_error(error)
 
 
-def build_app(settings: Settings, master_key: str, *, migrate: bool = True) -> Starlette:
-    """A Seawall app that opens its services on start-up and closes them on shutdown."""
+def freeze_startup_objects() -> None:
+    """Exclude everything built at start-up from the cyclic garbage collector's scans.
+
+    The modules, services and pools live as long as the process, yet every full
+    collection walked them all (over 100,000 objects): tens of milliseconds, about
+    twice a second under load, which stalled requests and cost about a sixth of the
+    CPU. Frozen, full collections walk only per-request objects. Garbage left from
+    start-up is collected first, so none of it is frozen for good.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def build_app(
+    settings: Settings, master_key: str, *, migrate: bool = True, freeze_heap: bool = False
+) -> Starlette:
+    """A Seawall app that opens its services on start-up and closes them on shutdown.
+
+    ``freeze_heap`` is for the serving process: see ``freeze_startup_objects``.
+    """
     gateway = Gateway()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await start_services(settings, master_key, migrate=migrate)
         gateway.attach(services)
+        if freeze_heap:
+            freeze_startup_objects()
         try:
             yield
         finally:

@@ -12,4 +12,4 @@ def create_app() -> Starlette:
     """Settings from the environment the parent prepared; migrations already ran."""
     settings = load_from_environment()
     assert settings.master_key, "the parent process passes the master key"
-    return build_app(settings, settings.master_key, migrate=False)
+    return build_app(settings, settings.master_key, migrate=False, freeze_heap=True)

@@ -9,6 +9,8 @@ committed work and has nothing left to do.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -25,6 +27,9 @@ from seawall.stores.database import create_engine
 _POSTGRES_MIGRATION_LOCK = 0x5EA3A11_00000001
 # How long a starting SQLite worker waits for another one's migration.
 _LOCK_WAIT_SECONDS = 120.0
+# Serialises migrations inside one process (see upgrade_engine); across processes the
+# database lock does it.
+_IN_PROCESS = threading.Lock()
 _SCRIPT_LOCATION = Path(__file__).with_name("migrations")
 
 
@@ -63,10 +68,16 @@ async def upgrade(url: str) -> None:
 
 async def upgrade_engine(engine: AsyncEngine) -> None:
     """Migrate through an existing engine (the only way to reach ``sqlite:///:memory:``)."""
-    async with engine.connect() as connection:
-        await _lock_for_migration(connection)
-        await connection.run_sync(_upgrade_to_head)
-        await connection.commit()
+    # Alembic keeps its running migration in module globals (alembic.context, alembic.op),
+    # so two migrations in one process must not overlap, whatever their event loops.
+    await asyncio.to_thread(_IN_PROCESS.acquire)
+    try:
+        async with engine.connect() as connection:
+            await _lock_for_migration(connection)
+            await connection.run_sync(_upgrade_to_head)
+            await connection.commit()
+    finally:
+        _IN_PROCESS.release()
 
 
 async def _lock_for_migration(connection: AsyncConnection) -> None:
