@@ -5,44 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-import orjson
 import pytest
 
 from seawall.inbound.anthropic_messages import (
-    decode_messages,
     message_id_for,
     render_message,
 )
 from tests.inbound.completions import openai_completion
-
-PNG_DATA = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8"
-    "z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
-
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "Current weather for a city.",
-    "input_schema": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
-
-
-def _body(**fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": "claude-test",
-        "max_tokens": 256,
-        "messages": [{"role": "user", "content": "Hello"}],
-    }
-    body.update(fields)
-    return body
-
-
-def _decode(body: dict[str, Any]) -> dict[str, Any]:
-    return decode_messages(orjson.dumps(body))
 
 
 def test_render_text_answer_is_a_valid_message() -> None:

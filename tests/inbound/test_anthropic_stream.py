@@ -13,40 +13,10 @@ from aiohttp import web
 from seawall.errors import UpstreamUnavailable
 from seawall.inbound.anthropic_messages import (
     AnthropicStreamEncoder,
-    decode_messages,
     render_message,
 )
 from tests.conftest import free_port
 from tests.inbound.completions import openai_completion
-
-PNG_DATA = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8"
-    "z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
-
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "Current weather for a city.",
-    "input_schema": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
-
-
-def _body(**fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": "claude-test",
-        "max_tokens": 256,
-        "messages": [{"role": "user", "content": "Hello"}],
-    }
-    body.update(fields)
-    return body
-
-
-def _decode(body: dict[str, Any]) -> dict[str, Any]:
-    return decode_messages(orjson.dumps(body))
 
 
 class FakeAnthropic:
