@@ -51,6 +51,7 @@ from processes import (
     wait_ready,
     wait_settled,
 )
+from stack_variants import seawall_config
 from wrk import run_wrk, write_script
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -88,21 +89,6 @@ class Stack:
 def pinned(cpus: str | None, command: Sequence[str]) -> list[str]:
     """The command, run under ``taskset -c CPUS`` when pinning was asked for."""
     return ["taskset", "-c", cpus, *command] if cpus else list(command)
-
-
-def seawall_config(directory: Path, upstream: str) -> Path:
-    """Seawall's configuration: one public model on the simulator, embedded stores."""
-    path = directory / "seawall.yaml"
-    path.write_text(
-        f"data_dir: {directory / 'data'}\n"
-        f"master_key: {MASTER_KEY}\n"
-        "server:\n  log_level: warning\n"
-        "deployments:\n"
-        "  sim-gpt:\n    provider: openai\n    model: gpt-4o-mini\n"
-        f"    api_base: {upstream}/v1\n    api_key: sim-key\n"
-        "models:\n  gpt-4o-mini: [sim-gpt]\n"
-    )
-    return path
 
 
 def start_simulator(group: ProcessGroup, args: argparse.Namespace) -> tuple[str, int]:
@@ -389,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         scratch = Path(tmp)
         direct_base, simulator_pid = start_simulator(group, args)
-        config = seawall_config(scratch, direct_base)
+        config = seawall_config(scratch, direct_base, MASTER_KEY)
         base, seawall = start_seawall(group, args, config)
         stack = Stack(
             direct=f"{direct_base}/v1/chat/completions",
