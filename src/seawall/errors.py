@@ -9,14 +9,19 @@ Upstream failures are mapped onto this tree in exactly one place per provider
     SeawallError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error
     │   ├── BodyTooLarge              413
-    │   └── UnsupportedParameter      400 (a deployment cannot honour a field)
+    │   ├── UnsupportedParameter      400 (a deployment cannot honour a field)
+    │   └── ContextWindowExceeded     400 context_length_exceeded
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 (unknown path)
     │   └── ModelNotFound             404 model_not_found
     ├── MethodNotAllowed              405
     ├── RateLimited                   429 rate_limit_exceeded (+ Retry-After)
+    │   └── CapacityExhausted         429 (no provider capacity within the deadline)
     ├── ServiceUnavailable            503 (Seawall itself cannot serve now)
+    │   └── Overloaded                503 (admission queue full or too slow; + Retry-After)
+    ├── DeadlineExceeded              504 (the request's deadline passed)
+    ├── ClientDisconnected            499 (the client left; nobody reads this)
     └── UpstreamError                 502 (the provider failed)
         ├── UpstreamRateLimited       429 (the provider said 429)
         ├── UpstreamTimeout           504
@@ -26,7 +31,11 @@ Upstream failures are mapped onto this tree in exactly one place per provider
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
+
+# Seconds a 429 or 503 asks the client to wait when nothing better is known.
+_DEFAULT_RETRY_AFTER = 1.0
 
 
 class SeawallError(Exception):
@@ -68,12 +77,17 @@ class SeawallError(Exception):
 
     def headers(self) -> dict[str, str]:
         """Extra response headers this error carries (Retry-After)."""
-        if self.retry_after is None:
-            return {}
-        seconds = max(0.0, self.retry_after)
+        seconds = self.retry_after
+        if seconds is None:
+            # Every 429 and 503 tells the client when to come back, even without a hint.
+            if self.status not in (429, 503):
+                return {}
+            seconds = _DEFAULT_RETRY_AFTER
+        seconds = max(0.0, seconds)
+        # Both round up: a client that waits exactly this long must not arrive early.
         return {
-            "retry-after": str(max(1, round(seconds + 0.499))),
-            "retry-after-ms": str(int(seconds * 1000)),
+            "retry-after": str(max(1, math.ceil(seconds))),
+            "retry-after-ms": str(math.ceil(seconds * 1000)),
         }
 
 
@@ -97,6 +111,12 @@ class UnsupportedParameter(InvalidRequest):
     """A parameter the chosen deployment cannot honour."""
 
     default_code = "unsupported_parameter"
+
+
+class ContextWindowExceeded(InvalidRequest):
+    """The prompt does not fit the model's context window."""
+
+    default_code = "context_length_exceeded"
 
 
 class AuthenticationFailed(SeawallError):
@@ -157,6 +177,36 @@ class ServiceUnavailable(SeawallError):
     openai_type = "api_error"
     anthropic_type = "overloaded_error"
     default_code = "service_unavailable"
+
+
+class CapacityExhausted(RateLimited):
+    """Every deployment that could answer is out of provider capacity for now."""
+
+    default_code = "capacity_exhausted"
+
+
+class Overloaded(ServiceUnavailable):
+    """Seawall sheds this request: its queue is full or could not serve it in time."""
+
+    default_code = "overloaded"
+
+
+class DeadlineExceeded(SeawallError):
+    """The request's deadline (``x-seawall-deadline-ms``) passed before an answer."""
+
+    status = 504
+    openai_type = "api_error"
+    anthropic_type = "api_error"
+    default_code = "deadline_exceeded"
+
+
+class ClientDisconnected(SeawallError):
+    """The client went away before its answer was ready; its work was cancelled."""
+
+    status = 499
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "client_closed_request"
 
 
 class UpstreamError(SeawallError):

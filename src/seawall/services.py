@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from seawall.config.schema import ProviderKind, Settings
 from seawall.inbound.anthropic_messages import decode_messages
 from seawall.inbound.openai_requests import decode_chat, decode_embeddings
+from seawall.pipeline.admit import Admit
 from seawall.pipeline.authenticate import Authenticate
+from seawall.pipeline.candidates import CandidatePlanner
 from seawall.pipeline.decode import Decode
-from seawall.pipeline.execute import executor
+from seawall.pipeline.execute import Executor, Resilience
 from seawall.pipeline.pipeline import Pipeline
 from seawall.pipeline.record import Record, RecordSink
 from seawall.pipeline.route import ModelTable, Route
@@ -26,6 +28,9 @@ from seawall.providers.http_transport import HttpTransport
 from seawall.providers.local_embedding import OnnxEmbeddingBackend
 from seawall.providers.local_llama import LlamaBackend
 from seawall.providers.openai_compat import OpenAIBackend
+from seawall.resilience import shared_state
+from seawall.resilience.admission import Admission
+from seawall.resilience.clock import Clock, SystemClock
 from seawall.stores.database import create_engine
 from seawall.stores.record_writer import RecordWriter
 from seawall.stores.redis_connection import RedisConnection
@@ -44,6 +49,8 @@ class Services:
     pipeline: Pipeline
     models: ModelTable
     backends: dict[ProviderKind, Backend]
+    resilience: Resilience
+    admission: Admission
     engine: AsyncEngine
     records: SqlRecordStore
     writer: RecordWriter
@@ -82,11 +89,29 @@ def model_table(settings: Settings, backends: dict[ProviderKind, Backend]) -> Mo
     return ModelTable(settings.models, usable)
 
 
+def build_resilience(
+    settings: Settings, counter: TokenCounter, redis: RedisConnection | None, clock: Clock
+) -> Resilience:
+    """Breakers, budgets and balancing; shared through Redis when one is configured."""
+    client = redis.client if redis is not None else None
+    return Resilience(
+        settings=settings.resilience,
+        clock=clock,
+        breakers=shared_state.breaker_store(clock, client),
+        rates=shared_state.rate_budget(clock, client),
+        retry_budget=shared_state.retry_budget(clock, settings.resilience),
+        balancer=shared_state.balancer(clock),
+        counter=counter,
+    )
+
+
 def build_pipeline(
     authenticate: Authenticate,
     sink: RecordSink,
+    admission: Admission,
     table: ModelTable,
     backends: dict[ProviderKind, Backend],
+    resilience: Resilience,
 ) -> Pipeline:
     """The stages, in order; later capabilities insert theirs here."""
     decode = Decode(
@@ -96,7 +121,11 @@ def build_pipeline(
             ("anthropic", "chat"): decode_messages,
         }
     )
-    return Pipeline([authenticate, Record(sink), decode, Route(table)], executor(backends))
+    planner = CandidatePlanner(table.models, table.usable, resilience.balancer)
+    return Pipeline(
+        [authenticate, Record(sink), Admit(admission), decode, Route(table)],
+        Executor(backends, planner, resilience),
+    )
 
 
 async def start_services(settings: Settings, master_key: str, *, migrate: bool = True) -> Services:
@@ -120,13 +149,18 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
     backends = build_backends(counter)
     table = model_table(settings, backends)
     authenticate = Authenticate(master_key)
-    pipeline = build_pipeline(authenticate, writer, table, backends)
+    clock = SystemClock()
+    resilience = build_resilience(settings, counter, redis, clock)
+    admission = shared_state.admission(clock, settings.resilience)
+    pipeline = build_pipeline(authenticate, writer, admission, table, backends, resilience)
     return Services(
         settings=settings,
         authenticate=authenticate,
         pipeline=pipeline,
         models=table,
         backends=backends,
+        resilience=resilience,
+        admission=admission,
         engine=engine,
         records=records,
         writer=writer,

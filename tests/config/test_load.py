@@ -98,3 +98,71 @@ def test_unreadable_and_invalid_yaml_are_clear(tmp_path: Path) -> None:
     broken.write_text("deployments: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(broken, {})
+
+
+def test_failure_handling_knobs_and_fallback_chains(tmp_path: Path) -> None:
+    path = tmp_path / "seawall.yaml"
+    path.write_text(
+        """
+resilience:
+  max_attempts: 4
+  max_queue_wait_seconds: 5
+  backoff: {base_seconds: 0.1, cap_seconds: 2}
+  retry_budget: {ratio: 0.1}
+  breaker: {failure_rate: 0.3, half_open_probes: 1}
+  admission: {max_concurrent: 8, max_queue: 16}
+deployments:
+  east: {provider: openai, model: gpt-4o, api_key: k, weight: 3, limits: {rpm: 500, tpm: 30000}}
+  west: {provider: openai, model: gpt-4o, api_key: k, limits: {adaptive: false}}
+  big: {provider: openai, model: gpt-4.1, api_key: k, context_window: 1000000}
+models:
+  smart: {deployments: [east, west], strategy: balanced, fallbacks: [smollm2-135m-instruct],
+          context_fallback: long}
+  long: [big]
+"""
+    )
+    settings = load_settings(path, {})
+    resilience = settings.resilience
+    assert (resilience.max_attempts, resilience.max_queue_wait_seconds) == (4, 5.0)
+    assert (resilience.backoff.base_seconds, resilience.backoff.cap_seconds) == (0.1, 2.0)
+    assert resilience.retry_budget.ratio == 0.1
+    assert (resilience.breaker.failure_rate, resilience.breaker.half_open_probes) == (0.3, 1)
+    assert resilience.admission.max_concurrent == 8
+    east = settings.deployments["east"]
+    assert (east.weight, east.limits.rpm, east.limits.tpm) == (3.0, 500.0, 30000.0)
+    assert settings.deployments["west"].limits.adaptive is False
+    smart = settings.models["smart"]
+    assert smart.strategy == "balanced"
+    assert smart.fallbacks == ("smollm2-135m-instruct",)
+    assert smart.context_fallback == "long"
+
+
+def test_bad_failure_handling_settings_name_their_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        """
+resilience:
+  max_attempts: 0
+  breaker: {failure_rate: 3}
+  admission: {max_concurrent: 0}
+deployments:
+  a: {provider: openai, model: x, api_key: k, weight: 0, limits: {rpm: 0, adaptive: maybe}}
+models:
+  m: {deployments: [a], strategy: random, fallbacks: [ghost]}
+  n: {deployments: [a], fallbacks: [n], context_fallback: all-minilm-l6-v2-embed}
+"""
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    problems = "\n".join(caught.value.problems)
+    for expected in (
+        f"{path}: resilience.max_attempts: must be at least 1",
+        f"{path}: resilience.breaker: ",
+        f"{path}: resilience.admission: ",
+        f"{path}: deployments.a.limits.adaptive: must be true or false",
+        f"{path}: deployments.a.weight: must be greater than 0",
+        f"{path}: models.m.strategy: must be one of ['ordered', 'balanced']",
+        f"{path}: models.n.fallbacks: a model cannot fall back to itself",
+        f"{path}: models.n.context_fallback: 'all-minilm-l6-v2-embed' serves embeddings",
+    ):
+        assert expected in problems

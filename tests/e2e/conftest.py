@@ -29,12 +29,19 @@ class LiveSeawall:
 
 
 def gateway_config(simulator_url: str, data_dir: Path) -> str:
-    """A configuration routing public models to the simulator over both wire formats."""
+    """A configuration routing public models to the simulator over both wire formats.
+
+    One attempt per request and breakers that never open: these tests check how each
+    upstream answer reaches the client; tests/resilience covers retries and fallbacks.
+    """
     return f"""
 data_dir: {data_dir}
 master_key: ${{TEST_MASTER_KEY}}
 server:
   max_body_bytes: 1048576
+resilience:
+  max_attempts: 1
+  breaker: {{min_requests: 1000000}}
 deployments:
   sim-gpt:
     provider: openai

@@ -14,7 +14,9 @@ from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.context import Identity, RequestContext
 from seawall.pipeline.pipeline import Pipeline
 from seawall.providers.base import ChatResult
-from seawall.services import build_backends, build_pipeline, model_table
+from seawall.resilience.admission import Admission
+from seawall.resilience.clock import SystemClock
+from seawall.services import build_backends, build_pipeline, build_resilience, model_table
 from seawall.simulator import running_simulator
 from seawall.stores.records import RequestRecord
 from seawall.tokens import TokenCounter
@@ -44,10 +46,14 @@ deployments:
 """
         )
         settings = load_settings(config, {})
-        backends = build_backends(TokenCounter())
+        counter = TokenCounter()
+        backends = build_backends(counter)
         sink = CollectingSink()
         table = model_table(settings, backends)
-        pipeline = build_pipeline(Authenticate(KEY), sink, table, backends)
+        clock = SystemClock()
+        resilience = build_resilience(settings, counter, None, clock)
+        admission = Admission(settings.resilience.admission, clock)
+        pipeline = build_pipeline(Authenticate(KEY), sink, admission, table, backends, resilience)
         try:
             yield pipeline, sink
         finally:

@@ -13,9 +13,11 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from seawall.config.schema import Deployment
 from seawall.errors import (
+    ContextWindowExceeded,
     InvalidRequest,
     UnsupportedParameter,
     UpstreamError,
@@ -23,7 +25,7 @@ from seawall.errors import (
     UpstreamUnavailable,
 )
 from seawall.inbound.anthropic_messages import decode_messages, render_message
-from seawall.providers.anthropic import AnthropicBackend, retry_after
+from seawall.providers.anthropic import AnthropicBackend, map_error, retry_after
 from seawall.providers.anthropic_request import messages_request
 from seawall.providers.base import ChatResult
 from seawall.providers.http_transport import HttpTransport
@@ -472,3 +474,18 @@ async def test_anthropic_sdk_request_round_trips_through_both_translators(
     assert message.stop_sequence == "lighthouses"
     assert message.usage.input_tokens == result.usage.prompt_tokens
     assert message.usage.output_tokens == result.usage.completion_tokens
+
+
+def test_a_prompt_too_long_for_claude_is_a_context_window_error() -> None:
+    deployment = Deployment(name="d", provider="anthropic", model="m")
+    body = orjson.dumps(
+        {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "message": "prompt is too long: 208310 tokens > 200000 maximum",
+            },
+        }
+    )
+    error = map_error(deployment, 400, CIMultiDictProxy(CIMultiDict()), body)
+    assert isinstance(error, ContextWindowExceeded)

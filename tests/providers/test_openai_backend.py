@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from seawall.config.schema import Deployment, Timeouts
 from seawall.errors import (
+    ContextWindowExceeded,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamRateLimited,
@@ -15,7 +17,7 @@ from seawall.errors import (
     UpstreamUnavailable,
 )
 from seawall.providers.http_transport import HttpTransport
-from seawall.providers.openai_compat import OpenAIBackend
+from seawall.providers.openai_compat import OpenAIBackend, map_error
 from seawall.simulator import (
     Fault,
     FaultKind,
@@ -136,3 +138,23 @@ async def test_nothing_listening_is_unavailable(backend: OpenAIBackend) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(UpstreamUnavailable, match="Could not connect"):
         await backend.chat(deployment(closed), CHAT)
+
+
+def _proxy(headers: dict[str, str]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(headers))
+
+
+def test_context_length_errors_are_told_apart_for_the_context_fallback() -> None:
+    deployment = Deployment(name="d", provider="openai", model="m")
+    body = b'{"error": {"message": "too long", "code": "context_length_exceeded"}}'
+    error = map_error(deployment, 400, _proxy({}), body)
+    assert isinstance(error, ContextWindowExceeded)
+    assert error.openai_body()["error"]["code"] == "context_length_exceeded"
+
+
+def test_an_exhausted_quota_keeps_its_code_so_the_deployment_is_parked() -> None:
+    deployment = Deployment(name="d", provider="openai", model="m")
+    body = b'{"error": {"message": "You exceeded your quota", "code": "insufficient_quota"}}'
+    error = map_error(deployment, 429, _proxy({"retry-after": "20"}), body)
+    assert isinstance(error, UpstreamRateLimited)
+    assert (error.code, error.retry_after) == ("insufficient_quota", 20.0)

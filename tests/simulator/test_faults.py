@@ -196,15 +196,15 @@ async def test_control_api_arms_lists_clears_and_counts(simulator: RunningSimula
         await client.embeddings.create(model="e", input="x")
 
         stats = (await http.get("/_simulator/stats")).json()
-        assert stats == {
-            "requests": {"/v1/chat/completions": 2, "/v1/embeddings": 1},
-            "faults": {"rate_limit": 1},
-        }
+        assert stats["requests"] == {"/v1/chat/completions": 2, "/v1/embeddings": 1}
+        assert stats["faults"] == {"rate_limit": 1}
+        assert stats["answered"] == {"200": 2, "429": 1}
         bad = await http.post("/_simulator/faults", json={"fault": "gremlins"})
         assert bad.status_code == 400
         assert bad.json()["error"]["param"] == "fault"
         await http.delete("/_simulator/stats")
-        assert (await http.get("/_simulator/stats")).json() == {"requests": {}, "faults": {}}
+        cleared = (await http.get("/_simulator/stats")).json()
+        assert (cleared["requests"], cleared["faults"], cleared["answered"]) == ({}, {}, {})
 
 
 def test_sync_client_sees_faults_armed_over_http(threaded_simulator: RunningSimulator) -> None:

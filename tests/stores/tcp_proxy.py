@@ -39,10 +39,11 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update((writer, upstream_writer))
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy bytes from ``reader`` to ``writer`` until either side closes."""
     try:
         while data := await reader.read(65536):
             writer.write(data)

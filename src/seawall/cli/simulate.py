@@ -27,7 +27,11 @@ Faults are armed at start with --fault, or at any time over HTTP:
   POST   /_simulator/faults  {"fault": "rate_limit", "times": 2, "retry_after": 1.5,
                               "model": "only-this-model", "seconds": 3}
   DELETE /_simulator/faults  disarm all
-  GET    /_simulator/stats   requests per path and faults injected per kind
+  GET    /_simulator/stats   requests per path, faults injected per kind, answers
+                             per status, capacity refusals, last request time
+
+--capacity-rps caps model requests per second as a provider's rate limiter does:
+requests over it get 429 with retry-after (whole seconds) and retry-after-ms.
 """
 
 
@@ -81,6 +85,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "default: accept any",
     )
     parser.add_argument(
+        "--capacity-rps",
+        type=_non_negative(float),
+        default=0.0,
+        help="model requests admitted per second, on average; the rest get 429 as from "
+        "a provider's rate limiter; 0 means unlimited (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--capacity-burst",
+        type=_at_least_one,
+        default=None,
+        help="model requests admitted at once after a quiet spell (the bucket size); "
+        "needs --capacity-rps (default: a tenth of --capacity-rps, at least 1)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         type=_fault,
@@ -103,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             output_tokens=args.output_tokens,
             api_key=args.api_key,
             faults=tuple(args.fault),
+            capacity_rps=args.capacity_rps,
+            capacity_burst=args.capacity_burst,
         )
     except ValueError as exc:
         print(f"seawall simulate: {exc}", file=sys.stderr)
@@ -149,6 +169,13 @@ def _non_negative(kind: Callable[[str], float]) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _at_least_one(text: str) -> float:
+    value = float(text)
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:

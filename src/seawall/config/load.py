@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import yaml
 
@@ -23,16 +23,35 @@ from seawall.config.schema import (
     Prices,
     ProviderKind,
     PublicModel,
+    ResilienceSettings,
+    RetryBudgetSettings,
     ServerSettings,
     Settings,
     StoreSettings,
+    Strategy,
     Timeouts,
 )
+from seawall.resilience.admission import AdmissionSettings
+from seawall.resilience.backoff import Backoff
+from seawall.resilience.circuit_breaker import BreakerSettings
+from seawall.resilience.rate_budget import RateLimits
+
+_T = TypeVar("_T")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _PROVIDERS: tuple[str, ...] = get_args(ProviderKind)
 _OPERATIONS: tuple[str, ...] = get_args(Operation)
-_TOP_LEVEL = {"server", "stores", "data_dir", "master_key", "deployments", "models", "local_models"}
+_TOP_LEVEL = {
+    "server",
+    "stores",
+    "data_dir",
+    "master_key",
+    "deployments",
+    "models",
+    "local_models",
+    "resilience",
+}
+_STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 # Environment variables that override a setting, and the setting they override.
 ENV_OVERRIDES = {
@@ -102,14 +121,28 @@ class _Reader:
             if field is None:
                 self.problem(f"{key}.{name}", f"unknown key; expected one of {sorted(known)}")
                 continue
-            coerced = self.scalar(f"{key}.{name}", value, str(field.type))
+            coerced = self.scalar(f"{key}.{name}", value, _kind(field.type))
             if coerced is not None:
                 out[name] = coerced
         return out
 
+    def build(self, key: str, cls: type[_T], raw: Any, **extra: Any) -> _T | None:
+        """A frozen settings value from a mapping; its own validation errors name ``key``."""
+        kwargs = self.dataclass_fields(key, self.section(key, raw), cls)
+        try:
+            return cls(**kwargs, **extra)
+        except ValueError as exc:
+            self.problem(key, str(exc))
+            return None
+
     def scalar(self, key: str, value: Any, kind: str) -> Any:
         if value is None:
             return None
+        if kind == "bool":
+            if not isinstance(value, bool):
+                self.problem(key, f"must be true or false, got {value!r}")
+                return None
+            return value
         try:
             if kind == "int" or kind.startswith("int "):
                 if isinstance(value, bool):
@@ -134,6 +167,12 @@ class _Reader:
                 return None
             return str(value)
         return value
+
+
+def _kind(annotation: Any) -> str:
+    # "float | None" reads as "float": a null in YAML means "use the default".
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return str(name).removesuffix(" | None")
 
 
 def load_settings(
@@ -178,6 +217,7 @@ def load_settings(
 
     deployments = _deployments(reader, document, environ)
     models = _models(reader, document, deployments)
+    resilience = _resilience(reader, document.get("resilience"))
     master_key = document.get("master_key") or environ.get("SEAWALL_MASTER_KEY") or None
     if master_key is not None and len(str(master_key)) < 16:
         reader.problem("master_key", "must be at least 16 characters long")
@@ -191,8 +231,28 @@ def load_settings(
         master_key=str(master_key) if master_key else None,
         deployments=deployments,
         models=models,
+        resilience=resilience or ResilienceSettings(),
         source=source,
     )
+
+
+def _resilience(reader: _Reader, raw: Any) -> ResilienceSettings | None:
+    spec = dict(reader.section("resilience", raw))
+    nested: dict[str, Any] = {}
+    for section, cls in (
+        ("backoff", Backoff),
+        ("retry_budget", RetryBudgetSettings),
+        ("breaker", BreakerSettings),
+        ("admission", AdmissionSettings),
+    ):
+        if section in spec:
+            value = reader.build(f"resilience.{section}", cls, spec.pop(section))
+            if value is not None:
+                nested[section] = value
+    settings = reader.build("resilience", ResilienceSettings, spec, **nested)
+    if settings is not None and settings.max_attempts < 1:
+        reader.problem("resilience.max_attempts", "must be at least 1")
+    return settings
 
 
 def _read_yaml(path: Path, reader: _Reader) -> dict[str, Any]:
@@ -243,10 +303,11 @@ def _deployment(reader: _Reader, key: str, name: str, spec: Any) -> Deployment |
     spec = reader.section(key, spec)
     spec = dict(spec)
     nested: dict[str, Any] = {}
-    for section, cls in (("prices", Prices), ("timeouts", Timeouts)):
+    for section, cls in (("prices", Prices), ("timeouts", Timeouts), ("limits", RateLimits)):
         if section in spec:
-            raw = reader.section(f"{key}.{section}", spec.pop(section))
-            nested[section] = cls(**reader.dataclass_fields(f"{key}.{section}", raw, cls))
+            value = reader.build(f"{key}.{section}", cls, spec.pop(section))
+            if value is not None:
+                nested[section] = value
     kwargs = reader.dataclass_fields(key, spec, Deployment)
     kwargs.pop("name", None)
     provider = kwargs.get("provider")
@@ -267,6 +328,8 @@ def _deployment(reader: _Reader, key: str, name: str, spec: Any) -> Deployment |
     if api_base is not None and not str(api_base).startswith(("http://", "https://")):
         reader.problem(f"{key}.api_base", f"must be an http:// or https:// URL, got {api_base!r}")
     kwargs["operation"] = operation
+    if kwargs.get("weight", 1.0) <= 0:
+        reader.problem(f"{key}.weight", "must be greater than 0")
     if kwargs.get("api_key") == "":
         kwargs["api_key"] = None
     return Deployment(name=name, **kwargs, **nested)
@@ -300,13 +363,45 @@ def _models(
         if len(operations) > 1:
             reader.problem(f"{key}.deployments", "mixes chat and embedding deployments")
             continue
+        strategy = spec.get("strategy", "ordered")
+        if strategy not in _STRATEGIES:
+            reader.problem(f"{key}.strategy", f"must be one of {list(_STRATEGIES)}")
+            continue
         models[str(name)] = PublicModel(
             name=str(name),
             deployments=tuple(str(n) for n in names),
             operation=operations.pop(),
             owned_by=str(spec.get("owned_by", "seawall")),
+            strategy=strategy,
+            fallbacks=_model_names(reader, f"{key}.fallbacks", spec.get("fallbacks", [])),
+            context_fallback=spec.get("context_fallback"),
         )
+    _check_fallbacks(reader, models)
     return models
+
+
+def _model_names(reader: _Reader, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        reader.problem(key, "must be a list of public model names")
+        return ()
+    return tuple(value)
+
+
+def _check_fallbacks(reader: _Reader, models: dict[str, PublicModel]) -> None:
+    """Fallbacks name existing models of the same operation, never the model itself."""
+    for name, model in models.items():
+        targets = [("fallbacks", target) for target in model.fallbacks]
+        if model.context_fallback is not None:
+            targets.append(("context_fallback", model.context_fallback))
+        for field_name, target in targets:
+            key = f"models.{name}.{field_name}"
+            other = models.get(target)
+            if other is None:
+                reader.problem(key, f"unknown model {target!r}; define it under models first")
+            elif target == name:
+                reader.problem(key, "a model cannot fall back to itself")
+            elif other.operation != model.operation:
+                reader.problem(key, f"{target!r} serves {other.operation}, not {model.operation}")
 
 
 def load_from_environment(

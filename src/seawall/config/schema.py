@@ -6,8 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from seawall.resilience.admission import AdmissionSettings
+from seawall.resilience.backoff import Backoff
+from seawall.resilience.circuit_breaker import BreakerSettings
+from seawall.resilience.rate_budget import RateLimits
+
 ProviderKind = Literal["openai", "anthropic", "local-llama", "local-embedding"]
 Operation = Literal["chat", "embeddings"]
+# How a public model spreads requests over its deployments.
+Strategy = Literal["ordered", "balanced"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,10 @@ class Deployment:
     max_output_tokens: int = 4096
     prices: Prices = field(default_factory=Prices)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # The provider's limits (RPM, TPM) and how Seawall learns them from 429s.
+    limits: RateLimits = field(default_factory=RateLimits)
+    # Share of a balanced model's traffic, relative to its other deployments.
+    weight: float = 1.0
     # Local runtimes: how many requests run at once, and CPU threads each.
     max_concurrency: int = 1
     threads: int = 1
@@ -58,6 +69,13 @@ class PublicModel:
     deployments: tuple[str, ...]
     operation: Operation = "chat"
     owned_by: str = "seawall"
+    # "ordered": the first deployment answers and the others are fallbacks, in order;
+    # "balanced": spread by weight, outstanding requests and latency.
+    strategy: Strategy = "ordered"
+    # Public models tried, in order, when every deployment of this one failed.
+    fallbacks: tuple[str, ...] = ()
+    # The public model to use when a prompt does not fit this model's context window.
+    context_fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +100,31 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryBudgetSettings:
+    """How many retries a deployment may receive: a share of its recent requests."""
+
+    ratio: float = 0.2
+    min_per_second: float = 1.0
+    window_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceSettings:
+    """Retries, breakers, waiting for provider capacity and admission."""
+
+    # Upstream attempts per request, counting fallbacks and the first attempt.
+    max_attempts: int = 3
+    # The longest a request waits for provider capacity (RPM/TPM, learned rates).
+    max_queue_wait_seconds: float = 10.0
+    # The deadline of a request that sends no x-seawall-deadline-ms.
+    default_deadline_seconds: float = 600.0
+    backoff: Backoff = field(default_factory=Backoff)
+    retry_budget: RetryBudgetSettings = field(default_factory=RetryBudgetSettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything Seawall reads at start-up, validated and frozen."""
 
@@ -91,6 +134,7 @@ class Settings:
     master_key: str | None
     deployments: dict[str, Deployment]
     models: dict[str, PublicModel]
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     source: str = "<embedded default>"
 
     def deployments_for(self, model: PublicModel) -> tuple[Deployment, ...]:

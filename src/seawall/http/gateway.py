@@ -12,8 +12,10 @@ from starlette.responses import Response, StreamingResponse
 from seawall.config.schema import Operation
 from seawall.errors import ModelNotFound, SeawallError, ServiceUnavailable
 from seawall.http.body import read_body
+from seawall.http.disconnect import unless_client_leaves
 from seawall.http.identity import read_identity
 from seawall.http.request_id import SCOPE_KEY
+from seawall.http.request_options import read_deadline, read_priority
 from seawall.http.responses import (
     SSE_HEADERS,
     anthropic_error,
@@ -59,14 +61,17 @@ class Gateway:
         self, request: Request, protocol: Protocol, operation: Operation
     ) -> tuple[RequestContext, Reply]:
         services = self.services
+        headers = request.headers
         ctx = RequestContext(
             request_id=request.scope[SCOPE_KEY],
             protocol=protocol,
             operation=operation,
             raw_body=await read_body(request, services.settings.server.max_body_bytes),
-            identity=read_identity(request.headers),
+            identity=read_identity(headers),
+            deadline=read_deadline(headers, services.resilience.clock.now()),
+            priority=read_priority(headers),
         )
-        return ctx, await services.pipeline.run(ctx)
+        return ctx, await unless_client_leaves(request.receive, services.pipeline.run(ctx))
 
     async def chat_completions(self, request: Request) -> Response:
         """POST /v1/chat/completions."""

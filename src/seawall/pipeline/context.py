@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from seawall.config.schema import Deployment, Operation, PublicModel
 from seawall.providers.base import Usage
+from seawall.resilience.admission import Priority
 
 Protocol = Literal["openai", "anthropic"]
 
@@ -40,12 +41,17 @@ class RequestContext:
     identity: Identity
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
+    # From x-seawall-deadline-ms: the clock.now() value by which to answer (None: default).
+    deadline: float | None = None
+    priority: Priority = Priority.NORMAL
     # Filled by the decode stage: the canonical (OpenAI-shaped) request body.
     body: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
     # Filled by the route stage.
     public_model: PublicModel | None = None
     deployment: Deployment | None = None
+    # Every upstream attempt, in order, as "deployment:status".
+    attempts: list[str] = field(default_factory=list)
     # Filled as the answer is produced.
     usage: Usage | None = None
     first_byte_at: float | None = None

@@ -52,6 +52,7 @@ def build_record(ctx: RequestContext) -> RequestRecord:
         usage_estimated=usage.estimated,
         latency_ms=ctx.elapsed_ms(),
         ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000.0 if ctx.first_byte_at else None,
+        attempts=",".join(ctx.attempts) or None,
         correlation_id=ctx.identity.correlation_id,
         user=ctx.identity.user or _body_user(ctx),
         session_id=ctx.identity.session_id,
@@ -74,6 +75,10 @@ def fail(ctx: RequestContext, error: BaseException) -> None:
     if isinstance(error, SeawallError):
         ctx.status_code = error.status
         ctx.error_type = type(error).__name__
+    elif isinstance(error, asyncio.CancelledError):
+        # The client left (its handler was cancelled) or the server is stopping.
+        ctx.status_code = CLIENT_CLOSED
+        ctx.error_type = "ClientClosedRequest"
     else:
         ctx.status_code = 500
         ctx.error_type = type(error).__name__

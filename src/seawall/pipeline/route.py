@@ -1,11 +1,11 @@
-"""Routing: public model name -> the deployment that will answer."""
+"""Routing: the public model a request names, checked against what this Seawall serves."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from seawall.config.schema import Deployment, PublicModel
-from seawall.errors import InvalidRequest, ModelNotFound, ServiceUnavailable
+from seawall.errors import InvalidRequest, ModelNotFound
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
 
@@ -27,7 +27,7 @@ class ModelTable:
 
 
 class Route:
-    """Picks the deployment; fallback and load balancing arrive in a later stage."""
+    """Resolves the public model; the executor picks its deployment, with fallbacks."""
 
     name = "route"
 
@@ -35,9 +35,8 @@ class Route:
         self._table = table
 
     def wrap(self, call_next: Handler) -> Handler:
-        """Set ``ctx.public_model`` and ``ctx.deployment`` or refuse clearly."""
+        """Set ``ctx.public_model`` or refuse clearly."""
         models = self._table.models
-        usable = self._table.usable
 
         async def route(ctx: RequestContext) -> Reply:
             name = ctx.body["model"]
@@ -55,17 +54,8 @@ class Route:
                     param="model",
                     code="model_not_supported",
                 )
-            deployments = usable.get(name)
-            if not deployments:
-                raise ServiceUnavailable(
-                    f"No deployment of model '{name}' is usable right now (missing API key, "
-                    "model file or runtime); check `seawall config check`."
-                )
-            deployment = deployments[0]
             ctx.public_model = model
-            ctx.deployment = deployment
             ctx.response_headers["x-seawall-model"] = name
-            ctx.response_headers["x-seawall-deployment"] = deployment.name
             return await call_next(ctx)
 
         return route

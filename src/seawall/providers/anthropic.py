@@ -20,6 +20,7 @@ from multidict import CIMultiDictProxy
 from seawall.config.schema import Deployment
 from seawall.errors import (
     BodyTooLarge,
+    ContextWindowExceeded,
     InvalidRequest,
     SeawallError,
     UpstreamError,
@@ -75,6 +76,9 @@ def _error(status: int, message: str, where: str, wait: float | None) -> Seawall
     if status == 413:
         return BodyTooLarge(f"{where}: {message}")
     if status == 400:
+        # Anthropic has no error code for it; its message says "prompt is too long".
+        if "prompt is too long" in message.lower():
+            return ContextWindowExceeded(message)
         return InvalidRequest(message)
     if status in (401, 403):
         # The client's Seawall key was fine; Seawall's upstream credentials are not.

@@ -67,7 +67,10 @@ class ChatStream(Protocol):
     upstream connection early, e.g. when the client went away.
     """
 
-    usage: Usage
+    @property
+    def usage(self) -> Usage:
+        """Token usage; final once iteration ended."""
+        ...
 
     def __aiter__(self) -> AsyncIterator[JSONObject]: ...
 

@@ -16,6 +16,7 @@ from multidict import CIMultiDictProxy
 from seawall.config.schema import Deployment
 from seawall.errors import (
     BodyTooLarge,
+    ContextWindowExceeded,
     InvalidRequest,
     SeawallError,
     UpstreamError,
@@ -38,11 +39,16 @@ def map_error(
     message, code = _error_detail(raw)
     where = f"Deployment '{deployment.name}' answered HTTP {status}"
     if status == 429:
+        # "insufficient_quota" (billing exhausted) is kept: it parks the deployment.
         return UpstreamRateLimited(
-            f"{where} (rate limited): {message}", retry_after=parse_retry_after(headers)
+            f"{where} (rate limited): {message}",
+            retry_after=parse_retry_after(headers),
+            code=code if code == "insufficient_quota" else None,
         )
     if status == 413:
         return BodyTooLarge(f"{where}: {message}")
+    if code == "context_length_exceeded":
+        return ContextWindowExceeded(message)
     if status in (400, 422):
         return InvalidRequest(message, code=code)
     if status in (401, 403):

@@ -65,6 +65,11 @@ class AnthropicWire:
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages."""
+        response = await self._messages(request)
+        self._context.answered(request, response)
+        return response
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
         context = self._context
         try:
             self._authorize(request)

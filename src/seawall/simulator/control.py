@@ -51,7 +51,7 @@ class ControlApi:
         return _json({"armed": []})
 
     async def stats(self, request: web.Request) -> web.Response:
-        """GET /_simulator/stats: requests per path and faults injected per kind."""
+        """GET /_simulator/stats: requests, faults, answers by status, capacity refusals."""
         return _json(self._context.stats.as_json())
 
     async def reset_stats(self, request: web.Request) -> web.Response:

@@ -86,6 +86,17 @@ class OpenAIWire:
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/chat/completions."""
+        response = await self._chat_completions(request)
+        self._context.answered(request, response)
+        return response
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/embeddings."""
+        response = await self._embeddings(request)
+        self._context.answered(request, response)
+        return response
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         context = self._context
         try:
             self._authorize(request)
@@ -122,8 +133,7 @@ class OpenAIWire:
         body = orjson.dumps(_completion_body(chat, answers, usage, reply_id))
         return await send_body(request, body, fault, headers)
 
-    async def embeddings(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/embeddings."""
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         context = self._context
         try:
             self._authorize(request)

@@ -27,6 +27,8 @@ class RequestRecord:
     usage_estimated: bool
     latency_ms: float
     ttfb_ms: float | None
+    # Every upstream attempt in order, "deployment:status,...": fallbacks and retries.
+    attempts: str | None = None
     correlation_id: str | None = None
     user: str | None = None
     session_id: str | None = None

@@ -9,3 +9,8 @@ and builds its keys from it; no other module spells a key prefix.
 from __future__ import annotations
 
 PREFIX = "seawall:"
+
+# Circuit breaker state and outcome windows, per deployment.
+BREAKER = PREFIX + "breaker:"
+# Provider rate budgets (request and token schedules, adaptive rate, parking), per deployment.
+RATE = PREFIX + "rate:"

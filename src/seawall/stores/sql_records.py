@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select
+import orjson
+from sqlalchemy import Table, TextClause, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,16 +28,23 @@ class SqlRecordStore:
         self._statement = _insert_for(engine.dialect.name)(requests).on_conflict_do_nothing(
             index_elements=[requests.c.request_id]
         )
+        # SQLite runs executemany row by row through aiosqlite's thread, handing the GIL
+        # back and forth with a busy event loop; one JSON document and one statement
+        # writes a batch of 500 in about a millisecond instead.
+        self._sqlite_batch = _sqlite_json_insert() if engine.dialect.name == "sqlite" else None
 
     async def write_batch(self, records: Sequence[RequestRecord]) -> None:
         """Insert records in one statement and transaction; stored ids are skipped, not errors."""
         if not records:
             return
         rows = [{name: getattr(record, name) for name in _FIELDS} for record in records]
-        # One prepared INSERT run for every row (executemany): compiled once and cached,
-        # ten times faster than a multi-row VALUES, and free of bound-parameter limits.
         async with self._engine.begin() as connection:
-            await connection.execute(self._statement, rows)
+            if self._sqlite_batch is not None:
+                await connection.execute(self._sqlite_batch, {"rows": orjson.dumps(rows).decode()})
+            else:
+                # PostgreSQL: one prepared INSERT run for every row (asyncpg's executemany
+                # pipelines them), compiled once and free of bound-parameter limits.
+                await connection.execute(self._statement, rows)
 
     async def get(self, request_id: str) -> RequestRecord | None:
         """One record by Seawall's request id, or None."""
@@ -61,6 +69,16 @@ def _insert_for(dialect: str) -> _InsertFactory:
     if dialect == "sqlite":
         return sqlite.insert
     raise ValueError(f"no record store for SQL dialect {dialect!r}")
+
+
+def _sqlite_json_insert() -> TextClause:
+    # Column names come from the table definition, never from input.
+    columns = ", ".join(f'"{name}"' for name in _FIELDS)
+    values = ", ".join(f"json_extract(value, '$.{name}')" for name in _FIELDS)
+    return text(
+        f"INSERT INTO requests ({columns}) SELECT {values} FROM json_each(:rows) "
+        "WHERE true ON CONFLICT (request_id) DO NOTHING"
+    )
 
 
 def _record(row: Any) -> RequestRecord:

@@ -39,6 +39,7 @@ requests = Table(
     Column("usage_estimated", Boolean, nullable=False),
     Column("latency_ms", Double, nullable=False),
     Column("ttfb_ms", Double),
+    Column("attempts", Text),
     Column("correlation_id", Text),
     Column("user", Text),
     Column("session_id", Text),

@@ -1,0 +1,1 @@
+"""Failure handling: retries and their budget, breakers, rate budgets, balancing, admission."""
