@@ -21,6 +21,7 @@ from seawall.pipeline.decode import Decode
 from seawall.pipeline.execute import Executor, Resilience
 from seawall.pipeline.pipeline import Pipeline
 from seawall.pipeline.record import Record, RecordSink
+from seawall.pipeline.rejections import RejectionLog
 from seawall.pipeline.route import ModelTable, Route
 from seawall.providers.anthropic import AnthropicBackend
 from seawall.providers.base import Backend
@@ -102,6 +103,7 @@ def build_resilience(
         retry_budget=shared_state.retry_budget(clock, settings.resilience),
         balancer=shared_state.balancer(clock),
         counter=counter,
+        rejections=RejectionLog(clock.now),
     )
 
 
@@ -123,7 +125,7 @@ def build_pipeline(
     )
     planner = CandidatePlanner(table.models, table.usable, resilience.balancer)
     return Pipeline(
-        [authenticate, Record(sink), Admit(admission), decode, Route(table)],
+        [authenticate, Record(sink), Admit(admission, resilience.rejections), decode, Route(table)],
         Executor(backends, planner, resilience),
     )
 

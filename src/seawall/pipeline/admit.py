@@ -8,10 +8,11 @@ A stream keeps its slot until it ends, however it ends.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 
+from seawall.errors import Overloaded
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
+from seawall.pipeline.rejections import RejectionLog
 from seawall.providers.base import ChatResult, ChatStream, EmbeddingResult, JSONObject, Usage
 from seawall.resilience.admission import Admission
 
@@ -21,25 +22,30 @@ class Admit:
 
     name = "admit"
 
-    def __init__(self, admission: Admission) -> None:
+    def __init__(self, admission: Admission, rejections: RejectionLog) -> None:
         self._admission = admission
+        self._rejections = rejections
 
     def wrap(self, call_next: Handler) -> Handler:
         """Wait for a slot (or be shed), run the request, release the slot at the end."""
         admission = self._admission
+        rejections = self._rejections
 
         async def admit(ctx: RequestContext) -> Reply:
-            slot = admission.slot(ctx.priority, ctx.deadline)
-            await slot.__aenter__()
+            try:
+                taken_at = await admission.acquire(ctx.priority, ctx.deadline)
+            except Overloaded as shed:
+                rejections.note(shed)
+                raise
             try:
                 reply = await call_next(ctx)
-            except BaseException as error:
-                await slot.__aexit__(type(error), error, error.__traceback__)
+            except BaseException:
+                admission.release(taken_at)
                 raise
             if isinstance(reply, ChatResult | EmbeddingResult):
-                await slot.__aexit__(None, None, None)
+                admission.release(taken_at)
                 return reply
-            return _SlotStream(reply, slot)
+            return _SlotStream(reply, admission, taken_at)
 
         return admit
 
@@ -47,9 +53,10 @@ class Admit:
 class _SlotStream:
     """A stream that gives its admission slot back when it ends or is closed."""
 
-    def __init__(self, inner: ChatStream, slot: AbstractAsyncContextManager[None]) -> None:
+    def __init__(self, inner: ChatStream, admission: Admission, taken_at: float) -> None:
         self._inner = inner
-        self._slot: AbstractAsyncContextManager[None] | None = slot
+        self._admission: Admission | None = admission
+        self._taken_at = taken_at
 
     @property
     def usage(self) -> Usage:
@@ -61,16 +68,16 @@ class _SlotStream:
             async for chunk in self._inner:
                 yield chunk
         finally:
-            await self._release()
+            self._release()
 
     async def aclose(self) -> None:
         """Close the inner stream and release the slot."""
         try:
             await self._inner.aclose()
         finally:
-            await self._release()
+            self._release()
 
-    async def _release(self) -> None:
-        slot, self._slot = self._slot, None
-        if slot is not None:
-            await slot.__aexit__(None, None, None)
+    def _release(self) -> None:
+        admission, self._admission = self._admission, None
+        if admission is not None:
+            admission.release(self._taken_at)

@@ -44,6 +44,7 @@ from seawall.pipeline.attempt_stream import AttemptStream
 from seawall.pipeline.candidates import Candidate, CandidatePlanner
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Reply
+from seawall.pipeline.rejections import RejectionLog
 from seawall.providers.base import Backend, ChatResult, ChatStream, EmbeddingResult, JSONObject
 from seawall.resilience.balancer import Balancer
 from seawall.resilience.circuit_breaker import BreakerStore, Permit
@@ -75,6 +76,7 @@ class Resilience:
     retry_budget: RetryBudget
     balancer: Balancer
     counter: TokenCounter
+    rejections: RejectionLog
 
 
 @dataclass(slots=True)
@@ -90,6 +92,8 @@ class _Request:
 
     ctx: RequestContext
     deadline: float
+    # The client set the deadline (the default one rarely ends before the timeouts do).
+    bounded: bool
     attempts: int = 0
     failures: dict[str, _Failure] = field(default_factory=dict)
     last_error: SeawallError | None = None
@@ -128,7 +132,7 @@ class Executor:
         deadline = ctx.deadline
         if deadline is None:
             deadline = clock.now() + settings.default_deadline_seconds
-        request = _Request(ctx, deadline)
+        request = _Request(ctx, deadline, bounded=ctx.deadline is not None)
         candidates = self._planner.plan(model)
         if not candidates:
             raise ServiceUnavailable(
@@ -158,7 +162,9 @@ class Executor:
                     return reply
             if request.attempts == attempts_before:
                 break  # a whole pass without an attempt: nothing left to try
-        raise self._final_error(request, model.name)
+        error = self._final_error(request, model.name)
+        r.rejections.note(error)
+        raise error
 
     async def _try(self, request: _Request, candidate: Candidate) -> Reply | None:
         """One candidate: checks, waits, then an attempt; None when it did not answer."""
@@ -205,15 +211,23 @@ class Executor:
         ctx.deployment = deployment
         started = clock.now()
         r.balancer.started(name)
+        left = request.deadline - started
         try:
-            async with asyncio.timeout(request.deadline - started):
+            if request.bounded or r.settings.default_deadline_seconds < deployment.timeouts.total:
+                async with asyncio.timeout(left):
+                    reply = await self._call(request, deployment, tokens)
+            else:
+                # The deployment's own total timeout ends the attempt first: a timer per
+                # request would only cost time (and heap space, until it expired).
                 reply = await self._call(request, deployment, tokens)
         except TimeoutError:
             r.balancer.finished(name, None)
             ctx.attempts.append(f"{name}:504")
-            raise DeadlineExceeded(
+            deadline_error = DeadlineExceeded(
                 "The request's deadline passed before any deployment answered."
-            ) from None
+            )
+            r.rejections.note(deadline_error)
+            raise deadline_error from None
         except SeawallError as error:
             r.balancer.finished(name, None)
             ctx.attempts.append(f"{name}:{error.status}")

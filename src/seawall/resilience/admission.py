@@ -131,15 +131,23 @@ class Admission:
         """Hold a working slot for the block; ``deadline`` is a ``clock.now()`` value or None."""
         return self._slot(priority, deadline)
 
+    async def acquire(self, priority: Priority, deadline: float | None) -> float:
+        """Wait for a working slot, or raise ``Overloaded``; returns when it was taken."""
+        await self._acquire(priority, deadline)
+        return self._clock.now()
+
+    def release(self, taken_at: float) -> None:
+        """Give back the slot ``acquire`` took at ``taken_at``."""
+        self._record_hold(self._clock.now() - taken_at)
+        self._release()
+
     @asynccontextmanager
     async def _slot(self, priority: Priority, deadline: float | None) -> AsyncIterator[None]:
-        await self._acquire(priority, deadline)
-        started = self._clock.now()
+        taken_at = await self.acquire(priority, deadline)
         try:
             yield
         finally:
-            self._record_hold(self._clock.now() - started)
-            self._release()
+            self.release(taken_at)
 
     async def _acquire(self, priority: Priority, deadline: float | None) -> None:
         """Return holding a slot, or raise ``Overloaded``."""

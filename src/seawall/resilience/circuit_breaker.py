@@ -108,6 +108,10 @@ class _Breaker:
     probe_successes: int = 0
 
 
+# Frozen, so the common answer is one shared value rather than a new one per call.
+_CLOSED = Permit(allowed=True, state=BreakerState.CLOSED)
+
+
 class MemoryBreakerStore:
     """Breakers kept in this process: the embedded default, and Redis's fail-open twin."""
 
@@ -119,7 +123,7 @@ class MemoryBreakerStore:
         """Whether a call to ``deployment`` may go now (HALF_OPEN: as a probe)."""
         breaker = self._breakers.get(deployment)
         if breaker is None or breaker.state is BreakerState.CLOSED:
-            return Permit(allowed=True, state=BreakerState.CLOSED)
+            return _CLOSED
         now = self._clock.now()
         if breaker.state is BreakerState.OPEN:
             if now < breaker.open_until:
@@ -167,9 +171,13 @@ class MemoryBreakerStore:
         self, breaker: _Breaker, settings: BreakerSettings, now: float, *, success: bool
     ) -> None:
         current = math.floor(now * _BUCKETS / settings.window_seconds)
-        for index in [index for index in breaker.buckets if index <= current - _BUCKETS]:
-            del breaker.buckets[index]
-        breaker.buckets.setdefault(current, [0, 0])[0 if success else 1] += 1
+        bucket = breaker.buckets.get(current)
+        if bucket is None:
+            # A new bucket: the window slid, so drop the buckets that fell out of it.
+            for index in [index for index in breaker.buckets if index <= current - _BUCKETS]:
+                del breaker.buckets[index]
+            bucket = breaker.buckets[current] = [0, 0]
+        bucket[0 if success else 1] += 1
         # Judged on failures only: a success never opens a breaker.
         if success:
             return

@@ -232,9 +232,13 @@ class _State:
     def count_success(self, now: float) -> None:
         """Count one success in the current one-second bucket; drop buckets out of the window."""
         second = math.floor(now)
-        self.successes[second] = self.successes.get(second, 0) + 1
-        for old in [s for s in self.successes if s <= second - SUCCESS_WINDOW_SECONDS]:
-            del self.successes[old]
+        count = self.successes.get(second)
+        if count is None:
+            # A new second: drop the ones that fell out of the window.
+            for old in [s for s in self.successes if s <= second - SUCCESS_WINDOW_SECONDS]:
+                del self.successes[old]
+            count = 0
+        self.successes[second] = count + 1
 
     def measured_rate(self, now: float) -> float:
         """Successes per second over the last ``SUCCESS_WINDOW_SECONDS`` buckets."""
