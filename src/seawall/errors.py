@@ -23,6 +23,7 @@ Upstream failures are mapped onto this tree in exactly one place per provider
     ├── DeadlineExceeded              504 (the request's deadline passed)
     ├── ClientDisconnected            499 (the client left; nobody reads this)
     └── UpstreamError                 502 (the provider failed)
+        ├── UpstreamRejected          502 (401/403/404: never retried on that deployment)
         ├── UpstreamRateLimited       429 (the provider said 429)
         ├── UpstreamTimeout           504
         ├── UpstreamUnavailable       503
@@ -219,6 +220,15 @@ class UpstreamError(SeawallError):
 
     # Whether trying again (here or elsewhere) may succeed; read by retry logic.
     retryable: ClassVar[bool] = True
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused Seawall itself (credentials, permissions, unknown model).
+
+    Another deployment may answer; the same one will not, however often it is asked.
+    """
+
+    retryable = False
 
 
 class UpstreamRateLimited(UpstreamError):

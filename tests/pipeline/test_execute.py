@@ -20,6 +20,7 @@ from seawall.errors import (
     ContextWindowExceeded,
     DeadlineExceeded,
     InvalidRequest,
+    UpstreamRejected,
     UpstreamUnavailable,
 )
 from seawall.pipeline.authenticate import Authenticate
@@ -104,10 +105,15 @@ async def built(
     models: str = "models:\n  chat: [primary, backup]\n  primary: [primary]\n",
     primary_extra: str = "",
     breaker: str = BREAKER,
+    primary_key: str | None = None,
 ) -> AsyncIterator[Harness]:
     """Two simulators and a pipeline over them; ``primary_extra`` adds lines to primary."""
     profile = SimulatorProfile(output_tokens=8)
-    async with running_simulator(profile) as primary, running_simulator(profile) as backup:
+    primary_profile = SimulatorProfile(output_tokens=8, api_key=primary_key)
+    async with (
+        running_simulator(primary_profile) as primary,
+        running_simulator(profile) as backup,
+    ):
         path = tmp_path / "seawall.yaml"
         text = config(primary.url, backup.url, models, breaker)
         path.write_text(
@@ -296,3 +302,16 @@ async def test_capacity_exhausted_is_a_429_with_retry_after(tmp_path: Path) -> N
         assert caught.value.status == 429
         assert caught.value.headers()["retry-after"] == "1"
         assert harness.sent(harness.primary) == 2
+
+
+async def test_a_deployment_that_refuses_seawalls_key_is_not_asked_again(tmp_path: Path) -> None:
+    # The primary wants a key Seawall does not have: 401, whatever the request.
+    models = "models:\n  chat: [primary, backup]\n  primary: [primary]\n"
+    async with built(tmp_path, models, primary_key="sk-not-ours") as harness:
+        reply = await harness.run()
+        assert isinstance(reply, ChatResult)
+        assert harness.sink.records[-1].attempts == "primary:502,backup:200"
+        with pytest.raises(UpstreamRejected, match="credentials"):
+            await harness.run({**CHAT, "model": "primary"})
+        # Asked once for that request, with two attempts left: retrying cannot help.
+        assert harness.primary.stats.answered[401] == 2

@@ -114,7 +114,8 @@ class ResilienceSettings:
 
     # Upstream attempts per request, counting fallbacks and the first attempt.
     max_attempts: int = 3
-    # The longest a request waits for provider capacity (RPM/TPM, learned rates).
+    # The longest a request waits for provider capacity (RPM/TPM, learned rates), over
+    # all of its attempts together.
     max_queue_wait_seconds: float = 10.0
     # The deadline of a request that sends no x-seawall-deadline-ms.
     default_deadline_seconds: float = 600.0

@@ -84,6 +84,8 @@ class _Failure:
     count: int
     at: float
     retry_after: float | None
+    # False when asking this deployment again cannot help (it refused Seawall itself).
+    retryable: bool
 
 
 @dataclass(slots=True)
@@ -103,6 +105,8 @@ class _Request:
     # Context windows found too small for this prompt (0: none so far).
     too_long_for: int = 0
     prompt_tokens: int | None = None
+    # Seconds spent waiting for provider capacity, over all attempts.
+    queued: float = 0.0
 
 
 def _shorter(current: float | None, wait: float) -> float:
@@ -178,6 +182,8 @@ class Executor:
             request.too_long_for = max(request.too_long_for, deployment.context_window)
             raise _PromptTooLong
         previous = request.failures.get(name)
+        if previous is not None and not previous.retryable:
+            return None
         if previous is not None:
             delay = r.settings.backoff.delay(previous.count, clock.random(), previous.retry_after)
             wait = max(0.0, previous.at + delay - clock.now())
@@ -189,11 +195,19 @@ class Executor:
             request.open_wait = _shorter(request.open_wait, permit.retry_in)
             return None
         tokens = self._reserved_tokens(request, deployment)
-        max_wait = min(r.settings.max_queue_wait_seconds, request.deadline - clock.now())
+        # The queue wait is one budget for the whole request, and a slot is only worth
+        # booking if the answer can still arrive (at this deployment's usual latency)
+        # before the deadline.
+        usual = r.balancer.latency(name) or 0.0
+        max_wait = min(
+            r.settings.max_queue_wait_seconds - request.queued,
+            request.deadline - clock.now() - usual,
+        )
         reservation = await r.rates.reserve(name, deployment.limits, tokens, max(0.0, max_wait))
         if not reservation.granted:
             request.capacity_wait = _shorter(request.capacity_wait, reservation.wait)
             return None
+        request.queued += reservation.wait
         await clock.sleep(reservation.wait)
         if previous is None:
             r.retry_budget.record_request(name)
@@ -237,7 +251,8 @@ class Executor:
                 raise
             failure = request.failures.get(name)
             count = failure.count + 1 if failure else 1
-            request.failures[name] = _Failure(count, clock.now(), error.retry_after)
+            retryable = not isinstance(error, UpstreamError) or error.retryable
+            request.failures[name] = _Failure(count, clock.now(), error.retry_after, retryable)
             request.last_error = error
             if verdict == "context":
                 request.too_long_for = max(request.too_long_for, deployment.context_window)

@@ -25,6 +25,7 @@ from seawall.errors import (
     SeawallError,
     UpstreamError,
     UpstreamRateLimited,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -82,7 +83,9 @@ def _error(status: int, message: str, where: str, wait: float | None) -> Seawall
         return InvalidRequest(message)
     if status in (401, 403):
         # The client's Seawall key was fine; Seawall's upstream credentials are not.
-        return UpstreamError(f"{where}: the upstream rejected Seawall's credentials: {message}")
+        return UpstreamRejected(f"{where}: the upstream rejected Seawall's credentials: {message}")
+    if status == 404:
+        return UpstreamRejected(f"{where}: {message}")
     if status in (408, 504):
         return UpstreamTimeout(f"{where}: {message}")
     if status in (503, 529):

@@ -21,6 +21,7 @@ from seawall.errors import (
     SeawallError,
     UpstreamError,
     UpstreamRateLimited,
+    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -53,7 +54,9 @@ def map_error(
         return InvalidRequest(message, code=code)
     if status in (401, 403):
         # The client's Seawall key was fine; Seawall's upstream credentials are not.
-        return UpstreamError(f"{where}: the upstream rejected Seawall's credentials: {message}")
+        return UpstreamRejected(f"{where}: the upstream rejected Seawall's credentials: {message}")
+    if status == 404:
+        return UpstreamRejected(f"{where}: {message}")
     if status == 408:
         return UpstreamTimeout(f"{where}: {message}")
     if status in (503, 529):

@@ -61,8 +61,10 @@ class Priority(IntEnum):
 class AdmissionSettings:
     """Limits of one instance's admission queue."""
 
-    max_concurrent: int = 256  # requests working at once in this instance
-    max_queue: int = 1024  # requests waiting; never more
+    # Requests working at once in this instance. LLM calls are long: at 200 req/s and
+    # 10 s each, 2,000 are in flight; each costs memory, not CPU, while it waits.
+    max_concurrent: int = 4096
+    max_queue: int = 4096  # requests waiting for a slot; never more
 
     def __post_init__(self) -> None:
         if self.max_concurrent < 1:

@@ -1,12 +1,12 @@
 """Load balancing across the deployments of a public model, per instance.
 
-A balanced model picks its first deployment by "power of two choices": two
-candidates drawn at random in proportion to their weights, and the one with the
-lower cost wins, where cost is (outstanding requests + 1) times the EWMA of its
-latency. The rest follow by cost, as fallbacks. Two random choices spread load as
-evenly as a full scan without herding every instance onto the same "best"
-deployment, and the latency term moves traffic away from a slow one. Open circuits
-are skipped later, by the executor, so this module knows nothing of health.
+A balanced model draws its first deployment at random, in proportion to a score:
+its weight, divided by (outstanding requests + 1) and by the moving average (EWMA)
+of its latency. Idle deployments of equal speed share traffic by weight; a busy or
+slow one gets less, as in Envoy's weighted least-request balancing. Drawing, rather
+than always taking the best, keeps many instances from herding onto the same
+deployment. The rest follow by score, as fallbacks. Open circuits are skipped later,
+by the executor, so this module knows nothing of health.
 """
 
 from __future__ import annotations
@@ -40,8 +40,15 @@ class Balancer:
         """The deployments, best first, for one request."""
         if len(deployments) < 2:
             return list(deployments)
-        first = self._pick(self._draw(deployments), self._draw(deployments))
-        rest = sorted((d for d in deployments if d is not first), key=self._cost)
+        scores = [self._score(d) for d in deployments]
+        point = self._clock.random() * sum(scores)
+        first = deployments[-1]
+        for deployment, score in zip(deployments, scores, strict=True):
+            point -= score
+            if point < 0:
+                first = deployment
+                break
+        rest = sorted((d for d in deployments if d is not first), key=self._score, reverse=True)
         return [first, *rest]
 
     def started(self, deployment: str) -> None:
@@ -74,20 +81,8 @@ class Balancer:
             load = self._load[deployment] = _Load()
         return load
 
-    def _draw(self, deployments: Sequence[Deployment]) -> Deployment:
-        total = sum(d.weight for d in deployments)
-        point = self._clock.random() * total
-        for deployment in deployments:
-            point -= deployment.weight
-            if point < 0:
-                return deployment
-        return deployments[-1]
-
-    def _pick(self, a: Deployment, b: Deployment) -> Deployment:
-        return a if self._cost(a) <= self._cost(b) else b
-
-    def _cost(self, deployment: Deployment) -> float:
+    def _score(self, deployment: Deployment) -> float:
         load = self._load.get(deployment.name) or _Load()
         # Unmeasured deployments look as fast as can be: they get tried, and so measured.
         latency = load.latency if load.latency is not None else 0.0
-        return (load.outstanding + 1) * (latency + _LATENCY_FLOOR) / deployment.weight
+        return deployment.weight / ((load.outstanding + 1) * (latency + _LATENCY_FLOOR))
