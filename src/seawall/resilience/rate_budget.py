@@ -34,8 +34,13 @@ DECREASE_FACTOR = 0.5
 GROWTH_PER_SECOND = 0.02
 # Provider limits are per minute: a minute without a 429 means the learned rate is stale.
 FORGET_AFTER_SECONDS = 60.0
-# Successes are counted over this many per-second buckets to measure what the provider accepted.
-SUCCESS_WINDOW_SECONDS = 2
+# Successes are counted over this many per-second buckets to measure what the provider
+# accepted: long enough that a 429 caused by a momentary burst (a stalled event loop
+# sending a backlog at once) does not pass for a lower limit and ratchet the rate down.
+SUCCESS_WINDOW_SECONDS = 5
+# Answers further apart than this end a stretch of traffic: the next one starts a new
+# stretch, measured from its own start (an idle gap would dilute the success rate).
+STRETCH_GAP_SECONDS = 1.5
 # A rate is learned only from this much observed time: the first 429s of a burst come
 # back before any success does, and would teach a rate of almost nothing.
 LEARNING_SECONDS = 1.0
@@ -207,8 +212,9 @@ class _State:
     last_decrease: float | None = None
     parked_until: float | None = None
     successes: dict[int, int] = field(default_factory=dict)
-    # When the current stretch of traffic began (answers no more than a success window
-    # apart): the measuring span starts no earlier. And the latest answer observed.
+    # When the current stretch of traffic began (answers no more than
+    # STRETCH_GAP_SECONDS apart): the measuring span starts no earlier. And the latest
+    # answer observed.
     first_seen: float | None = None
     last_seen: float | None = None
 
@@ -321,7 +327,7 @@ class MemoryRateBudget:
                 state.parked_until = now + park_for
         if not learning:
             return
-        if state.last_seen is None or now - state.last_seen > SUCCESS_WINDOW_SECONDS:
+        if state.last_seen is None or now - state.last_seen > STRETCH_GAP_SECONDS:
             state.first_seen = now
         state.last_seen = now
         if not rate_limited:

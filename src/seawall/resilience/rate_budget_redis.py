@@ -52,6 +52,7 @@ local QUOTA_PARK = $quota_park
 local TTL_MARGIN = $ttl_margin
 local EPSILON = $epsilon
 local LEARNING = $learning
+local STRETCH_GAP = $stretch_gap
 
 local function now_seconds()
   local t = redis.call('TIME')
@@ -93,6 +94,7 @@ end
     ttl_margin=repr(STATE_TTL_MARGIN_SECONDS),
     epsilon=repr(rate_budget.WAIT_EPSILON),
     learning=repr(rate_budget.LEARNING_SECONDS),
+    stretch_gap=repr(rate_budget.STRETCH_GAP_SECONDS),
 )
 
 # ARGV: rpm, tpm ('' = unset), burst_seconds, adaptive (1/0), tokens, max_wait.
@@ -195,7 +197,7 @@ if learn then
   local second = math.floor(now)
   local seen = redis.call('HMGET', key, 'first', 'last')
   local first, last = opt(seen[1]), opt(seen[2])
-  if last == nil or now - last > WINDOW then
+  if last == nil or now - last > STRETCH_GAP then
     first = now
     redis.call('HSET', key, 'first', fmt(now))
   end
