@@ -24,9 +24,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-# _BUCKETS: both stores slide their windows in the same steps.
+# WINDOW_BUCKETS: both stores slide their windows in the same steps.
 from seawall.resilience.circuit_breaker import (
-    _BUCKETS,
+    WINDOW_BUCKETS,
     BreakerSettings,
     BreakerState,
     MemoryBreakerStore,
@@ -217,14 +217,14 @@ class RedisBreakerStore:
         args: list[Any] = [
             int(success),
             int(probe),
-            repr(settings.window_seconds / _BUCKETS),
-            _BUCKETS,
+            repr(settings.window_seconds / WINDOW_BUCKETS),
+            WINDOW_BUCKETS,
             settings.min_requests,
             repr(settings.failure_rate),
             repr(settings.open_seconds),
             repr(settings.max_open_seconds),
             settings.half_open_probes,
-            math.ceil(settings.window_seconds * (_BUCKETS + 1) / _BUCKETS * 1000),
+            math.ceil(settings.window_seconds * (WINDOW_BUCKETS + 1) / WINDOW_BUCKETS * 1000),
             _tripped_ttl_ms(settings),
         ]
         try:

@@ -1,7 +1,7 @@
 """Circuit breakers per deployment: stop sending traffic to a deployment that is failing.
 
 A breaker is CLOSED while the deployment is healthy: every call goes through and its
-outcome lands in a sliding window (``_BUCKETS`` time buckets spanning
+outcome lands in a sliding window (``WINDOW_BUCKETS`` time buckets spanning
 ``window_seconds``). When the window holds at least ``min_requests`` outcomes and the
 share of failures reaches ``failure_rate``, the breaker OPENs: calls are refused for
 the open period. After it, the breaker is HALF_OPEN: up to ``half_open_probes`` calls go
@@ -29,7 +29,7 @@ from typing import Protocol
 from seawall.resilience.clock import Clock
 
 # Time buckets per window: fine enough to slide smoothly, few enough to sum per outcome.
-_BUCKETS = 10
+WINDOW_BUCKETS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +170,11 @@ class MemoryBreakerStore:
     def _count(
         self, breaker: _Breaker, settings: BreakerSettings, now: float, *, success: bool
     ) -> None:
-        current = math.floor(now * _BUCKETS / settings.window_seconds)
+        current = math.floor(now * WINDOW_BUCKETS / settings.window_seconds)
         bucket = breaker.buckets.get(current)
         if bucket is None:
             # A new bucket: the window slid, so drop the buckets that fell out of it.
-            for index in [index for index in breaker.buckets if index <= current - _BUCKETS]:
+            for index in [index for index in breaker.buckets if index <= current - WINDOW_BUCKETS]:
                 del breaker.buckets[index]
             bucket = breaker.buckets[current] = [0, 0]
         bucket[0 if success else 1] += 1
