@@ -31,6 +31,7 @@ from seawall.providers.local_llama import LlamaBackend
 from seawall.providers.openai_compat import OpenAIBackend
 from seawall.resilience import shared_state
 from seawall.resilience.admission import Admission
+from seawall.resilience.balancer import Balancer
 from seawall.resilience.clock import Clock, SystemClock
 from seawall.stores.database import create_engine
 from seawall.stores.record_writer import RecordWriter
@@ -101,7 +102,7 @@ def build_resilience(
         breakers=shared_state.breaker_store(clock, client),
         rates=shared_state.rate_budget(clock, client),
         retry_budget=shared_state.retry_budget(clock, settings.resilience),
-        balancer=shared_state.balancer(clock),
+        balancer=Balancer(clock),
         counter=counter,
         rejections=RejectionLog(clock.now),
     )
@@ -153,7 +154,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
     authenticate = Authenticate(master_key)
     clock = SystemClock()
     resilience = build_resilience(settings, counter, redis, clock)
-    admission = shared_state.admission(clock, settings.resilience)
+    admission = Admission(settings.resilience.admission, clock)
     pipeline = build_pipeline(authenticate, writer, admission, table, backends, resilience)
     return Services(
         settings=settings,

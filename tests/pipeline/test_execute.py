@@ -25,6 +25,7 @@ from seawall.errors import (
 )
 from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.context import Identity, RequestContext
+from seawall.pipeline.execute import Resilience
 from seawall.pipeline.pipeline import Pipeline, Reply
 from seawall.providers.base import ChatResult
 from seawall.resilience.admission import Admission
@@ -57,7 +58,7 @@ class Harness:
     clock: FakeClock
     primary: RunningSimulator
     backup: RunningSimulator
-    resilience: object
+    resilience: Resilience
 
     async def run(self, body: object = CHAT, *, deadline: float | None = None) -> Reply:
         ctx = RequestContext(
@@ -186,17 +187,15 @@ async def test_an_open_circuit_skips_the_primary_without_calling_it(harness: Har
     for _ in range(4):
         await harness.run()
     calls_while_closing = harness.sent(harness.primary)
-    breakers = harness.resilience.breakers  # type: ignore[attr-defined]
-    assert await breakers.state("primary", breakers_settings(harness)) is BreakerState.OPEN
+    resilience = harness.resilience
+    assert (
+        await resilience.breakers.state("primary", resilience.settings.breaker) is BreakerState.OPEN
+    )
     for _ in range(5):
         reply = await harness.run()
         assert isinstance(reply, ChatResult)
     assert harness.sent(harness.primary) == calls_while_closing
     assert harness.sink.records[-1].attempts == "backup:200"
-
-
-def breakers_settings(harness: Harness) -> object:
-    return harness.resilience.settings.breaker  # type: ignore[attr-defined]
 
 
 async def test_when_everything_fails_the_client_gets_503_with_retry_after(

@@ -2,7 +2,8 @@
 
 Breakers and provider budgets are shared by every instance through Redis and fail
 open to per-instance memory while Redis is away. Retry budgets, balancing and the
-admission queue are per instance by design (see their modules).
+admission queue are per instance by design (see their modules) and are built
+directly where the services are assembled.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from seawall.config.schema import ResilienceSettings
-from seawall.resilience.admission import Admission
-from seawall.resilience.balancer import Balancer
 from seawall.resilience.breaker_redis import RedisBreakerStore
 from seawall.resilience.circuit_breaker import BreakerStore, MemoryBreakerStore
 from seawall.resilience.clock import Clock
@@ -48,13 +47,3 @@ def retry_budget(clock: Clock, settings: ResilienceSettings) -> RetryBudget:
         min_per_second=budget.min_per_second,
         window_seconds=budget.window_seconds,
     )
-
-
-def admission(clock: Clock, settings: ResilienceSettings) -> Admission:
-    """This instance's admission queue."""
-    return Admission(settings.admission, clock)
-
-
-def balancer(clock: Clock) -> Balancer:
-    """This instance's load balancer."""
-    return Balancer(clock)
