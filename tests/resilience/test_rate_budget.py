@@ -51,6 +51,14 @@ class RateEnv:
         """``expected`` up to the time that passes between calls on this store."""
         return pytest.approx(expected, abs=self.tolerance)
 
+    def rate_near(self, expected: float) -> object:
+        """A rate measured over about a second of this store's time.
+
+        Redis measures with its own clock, so the calls' real duration (up to the
+        tolerance) stretches the span a rate is measured over.
+        """
+        return pytest.approx(expected, rel=max(0.02, self.tolerance))
+
     async def waits(self, count: int, limits: RateLimits, tokens: int = 0) -> list[float]:
         """The waits of ``count`` reservations in a row, each allowed to wait a minute."""
         waits = []
@@ -243,7 +251,7 @@ async def test_a_429_learns_the_success_rate_measured_over_the_traffic(
 ) -> None:
     await learn_rate(rate_env, 10)
 
-    assert await learned_rate(rate_env) == pytest.approx(10.0, rel=0.02)
+    assert await learned_rate(rate_env) == rate_env.rate_near(10.0)
     waits = await rate_env.waits(3, ADAPTIVE)
     assert waits == [rate_env.near(0), rate_env.near(0.1), rate_env.near(0.2)]
 
@@ -275,7 +283,7 @@ async def test_429s_after_a_second_without_successes_learn_the_minimum_rate(
 async def test_the_429s_of_one_burst_lower_the_rate_once(rate_env: RateEnv) -> None:
     await learn_rate(rate_env, 40)
     learned = await learned_rate(rate_env)
-    assert learned == pytest.approx(40.0, rel=0.02)
+    assert learned == rate_env.rate_near(40.0)
 
     # More 429s within the second teach nothing more: they belong to the same burst.
     for _ in range(5):
@@ -295,13 +303,13 @@ async def test_a_429_never_raises_the_learned_rate(rate_env: RateEnv) -> None:
     assert rate < 5.0 * 1.01 * (1 + GROWTH_PER_SECOND) ** 1.2
 
 
-async def test_the_learned_rate_grows_two_percent_per_second(rate_env: RateEnv) -> None:
+async def test_the_learned_rate_grows_five_percent_per_second(rate_env: RateEnv) -> None:
     await learn_rate(rate_env, 10)
     learned = await learned_rate(rate_env)
     assert learned is not None
     await rate_env.advance(1.0)
 
-    assert await learned_rate(rate_env) == pytest.approx(learned * 1.02, rel=0.005)
+    assert await learned_rate(rate_env) == pytest.approx(learned * 1.05, rel=0.005)
 
 
 async def test_the_effective_rate_is_the_lower_of_rpm_and_the_learned_rate(

@@ -31,7 +31,7 @@ MIN_RATE = 0.5
 # A 429 at least halves the learned rate: back off fast, as TCP does on congestion.
 DECREASE_FACTOR = 0.5
 # Without 429s the learned rate grows this fraction of itself per second: probe back up slowly.
-GROWTH_PER_SECOND = 0.02
+GROWTH_PER_SECOND = 0.05
 # Provider limits are per minute: a minute without a 429 means the learned rate is stale.
 FORGET_AFTER_SECONDS = 60.0
 # Successes are counted over this many per-second buckets to measure what the provider
