@@ -52,10 +52,12 @@ from processes import (
     wait_settled,
 )
 from stack_variants import seawall_config
+from tenancy_setup import TENANCY_METHOD, enable_tenancy, provision
 from wrk import run_wrk, write_script
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results" / "overhead.json"
+TENANCY_RESULTS = BENCH_DIR / "results" / "overhead_tenancy.json"
 MASTER_KEY = "sk-bench-overhead-master-key-0123456789"
 CHAT = {
     "model": "gpt-4o-mini",
@@ -132,7 +134,7 @@ def loadgen(
     """Run the load generator in its own process and return its JSON result."""
     prefix = ["taskset", "-c", args.pin_load] if args.pin_load else []
     return run_loadgen(
-        mode, url, body, MASTER_KEY, *extra, prefix=prefix, at_checkpoint=at_checkpoint
+        mode, url, body, args.api_key, *extra, prefix=prefix, at_checkpoint=at_checkpoint
     )
 
 
@@ -175,8 +177,8 @@ def throughput(
 
 def latency_runs(args: argparse.Namespace, stack: Stack, script: Path) -> dict[str, list[Any]]:
     """Every latency and throughput measurement, run after run, direct then Seawall."""
-    plain = orjson.dumps(CHAT)
-    streamed = orjson.dumps({**CHAT, "stream": True})
+    plain = orjson.dumps(args.chat)
+    streamed = orjson.dumps({**args.chat, "stream": True})
     samples: dict[str, list[Any]] = {}
     for run in range(1, args.runs + 1):
         for rate in args.rates:
@@ -241,7 +243,7 @@ def memory_run(args: argparse.Namespace, group: ProcessGroup, config: Path) -> d
             args,
             "count",
             f"{base}/v1/chat/completions",
-            orjson.dumps(CHAT),
+            orjson.dumps(args.chat),
             *("--checkpoints", *map(str, args.memory_checkpoints), "--connections", "32"),
             at_checkpoint=lambda data: sample(data["checkpoint"]),
         )
@@ -359,8 +361,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pin-seawall", metavar="CPUS", help="taskset -c CPUS for Seawall")
     parser.add_argument("--pin-simulator", metavar="CPUS", help="taskset -c CPUS for the simulator")
     parser.add_argument("--pin-load", metavar="CPUS", help="taskset -c CPUS for wrk and loadgen")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--tenancy",
+        action="store_true",
+        help="keys, client limits and budgets on, shared through the local Redis "
+        "(bench/tenancy_setup.py); writes bench/results/overhead_tenancy.json",
+    )
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = TENANCY_RESULTS if args.tenancy else RESULTS
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,14 +387,20 @@ def main(argv: list[str] | None = None) -> int:
         scratch = Path(tmp)
         direct_base, simulator_pid = start_simulator(group, args)
         config = seawall_config(scratch, direct_base, MASTER_KEY)
+        args.api_key, args.chat = MASTER_KEY, CHAT
+        if args.tenancy:
+            enable_tenancy(config)
         base, seawall = start_seawall(group, args, config)
+        if args.tenancy:
+            args.api_key = provision(base, MASTER_KEY)
+            args.chat = {**CHAT, "user": "bench-user"}
         stack = Stack(
             direct=f"{direct_base}/v1/chat/completions",
             seawall=f"{base}/v1/chat/completions",
             seawall_pid=seawall.pid,
             simulator_pid=simulator_pid,
         )
-        script = write_script(scratch, orjson.dumps(CHAT), MASTER_KEY)
+        script = write_script(scratch, orjson.dumps(args.chat), args.api_key)
         samples = latency_runs(args, stack, script)
         group.stop(seawall)
         memory = []
@@ -403,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "machine": info,
         "seawall_workers": args.workers,
+        "tenancy": args.tenancy,
         "cpu_pinning": {
             "seawall": args.pin_seawall or "none",
             "simulator": args.pin_simulator or "none",
@@ -427,7 +445,8 @@ def method(args: argparse.Namespace) -> dict[str, str]:
     return {
         "upstream": "seawall simulate at zero latency, its own process, 127.0.0.1",
         "seawall": f"seawall serve --config FILE --workers {args.workers}: full pipeline, "
-        "SQLite record writer, local models configured but never called (lazy, not loaded)",
+        "SQLite record writer, local models configured but never called (lazy, not loaded)"
+        + (f"; {TENANCY_METHOD}" if args.tenancy else ""),
         "fixed_rate": "open loop (bench/loadgen.py, raw asyncio + uvloop + httptools, its own "
         "process): request i due at start + i/rate, latency from the due time; 1 s warm-up "
         f"discarded; {args.rate_seconds:g} s measured ({args.rate_seconds * 0.6:g} s at 500 "

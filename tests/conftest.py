@@ -8,6 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.databases import any_database, database_url, migrated_url, postgres_url
+
+# Fixtures every test folder may use.
+__all__ = ["any_database", "database_url", "migrated_url", "postgres_url"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

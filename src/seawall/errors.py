@@ -17,7 +17,8 @@ Upstream failures are mapped onto this tree in exactly one place per provider
     │   └── ModelNotFound             404 model_not_found
     ├── MethodNotAllowed              405
     ├── RateLimited                   429 rate_limit_exceeded (+ Retry-After)
-    │   └── CapacityExhausted         429 (no provider capacity within the deadline)
+    │   ├── CapacityExhausted         429 (no provider capacity within the deadline)
+    │   └── BudgetExhausted           429 insufficient_quota (+ x-should-retry: false)
     ├── ServiceUnavailable            503 (Seawall itself cannot serve now)
     │   └── Overloaded                503 (admission queue full or too slow; + Retry-After)
     ├── DeadlineExceeded              504 (the request's deadline passed)
@@ -54,12 +55,15 @@ class SeawallError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
         self.retry_after = retry_after
+        # Headers this error adds beyond Retry-After (x-ratelimit-*, x-should-retry).
+        self.extra_headers = headers
 
     def openai_body(self) -> dict[str, Any]:
         """The body OpenAI's API would send for this error."""
@@ -77,19 +81,19 @@ class SeawallError(Exception):
         return {"type": "error", "error": {"type": self.anthropic_type, "message": self.message}}
 
     def headers(self) -> dict[str, str]:
-        """Extra response headers this error carries (Retry-After)."""
+        """Extra response headers this error carries (Retry-After and any others)."""
+        extra = dict(self.extra_headers) if self.extra_headers else {}
         seconds = self.retry_after
         if seconds is None:
             # Every 429 and 503 tells the client when to come back, even without a hint.
             if self.status not in (429, 503):
-                return {}
+                return extra
             seconds = _DEFAULT_RETRY_AFTER
         seconds = max(0.0, seconds)
         # Both round up: a client that waits exactly this long must not arrive early.
-        return {
-            "retry-after": str(max(1, math.ceil(seconds))),
-            "retry-after-ms": str(math.ceil(seconds * 1000)),
-        }
+        extra["retry-after"] = str(max(1, math.ceil(seconds)))
+        extra["retry-after-ms"] = str(math.ceil(seconds * 1000))
+        return extra
 
 
 class InvalidRequest(SeawallError):
@@ -184,6 +188,21 @@ class CapacityExhausted(RateLimited):
     """Every deployment that could answer is out of provider capacity for now."""
 
     default_code = "capacity_exhausted"
+
+
+class BudgetExhausted(RateLimited):
+    """A hard budget is spent: retrying will not help until it resets or is raised.
+
+    Shaped like OpenAI's quota error; ``x-should-retry: false`` stops both official
+    SDKs from retrying it.
+    """
+
+    openai_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+    def headers(self) -> dict[str, str]:
+        """Retry-After (when the budget resets) and ``x-should-retry: false``."""
+        return {**super().headers(), "x-should-retry": "false"}
 
 
 class Overloaded(ServiceUnavailable):

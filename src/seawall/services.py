@@ -16,9 +16,12 @@ from seawall.inbound.anthropic_messages import decode_messages
 from seawall.inbound.openai_requests import decode_chat, decode_embeddings
 from seawall.pipeline.admit import Admit
 from seawall.pipeline.authenticate import Authenticate
+from seawall.pipeline.authorize import Authorize
+from seawall.pipeline.budget import Budget
 from seawall.pipeline.candidates import CandidatePlanner
 from seawall.pipeline.decode import Decode
 from seawall.pipeline.execute import Executor, Resilience
+from seawall.pipeline.limit import ClientRateLimit
 from seawall.pipeline.pipeline import Pipeline
 from seawall.pipeline.record import Record, RecordSink
 from seawall.pipeline.rejections import RejectionLog
@@ -34,9 +37,12 @@ from seawall.resilience.admission import Admission
 from seawall.resilience.balancer import Balancer
 from seawall.resilience.clock import Clock, SystemClock
 from seawall.stores.database import create_engine
+from seawall.stores.record_spool import RecordSpool
 from seawall.stores.record_writer import RecordWriter
 from seawall.stores.redis_connection import RedisConnection
 from seawall.stores.sql_records import SqlRecordStore
+from seawall.tenancy.costs import PriceBook
+from seawall.tenancy.parts import Tenancy, build_tenancy
 from seawall.tokens import TokenCounter
 
 logger = logging.getLogger("seawall")
@@ -47,7 +53,7 @@ class Services:
     """The running gateway's parts."""
 
     settings: Settings
-    authenticate: Authenticate
+    tenancy: Tenancy
     pipeline: Pipeline
     models: ModelTable
     backends: dict[ProviderKind, Backend]
@@ -59,7 +65,8 @@ class Services:
     redis: RedisConnection | None
 
     async def aclose(self) -> None:
-        """Flush records, then release upstream connections, models and pools."""
+        """Settle budgets, flush records, then release upstream connections, models and pools."""
+        await self.tenancy.aclose()
         await self.writer.aclose()
         for backend in self.backends.values():
             await backend.aclose()
@@ -115,8 +122,16 @@ def build_pipeline(
     table: ModelTable,
     backends: dict[ProviderKind, Backend],
     resilience: Resilience,
+    prices: PriceBook,
+    *,
+    limits: ClientRateLimit | None = None,
+    budget: Budget | None = None,
 ) -> Pipeline:
-    """The stages, in order; later capabilities insert theirs here."""
+    """The stages, in order; later capabilities insert theirs here.
+
+    Client limits and budgets come after routing (their estimates need the model) and
+    inside recording (their refusals are recorded like any failure).
+    """
     decode = Decode(
         {
             ("openai", "chat"): decode_chat,
@@ -126,7 +141,15 @@ def build_pipeline(
     )
     planner = CandidatePlanner(table.models, table.usable, resilience.balancer)
     return Pipeline(
-        [authenticate, Record(sink), Admit(admission, resilience.rejections), decode, Route(table)],
+        [
+            authenticate,
+            Record(sink, prices),
+            Admit(admission, resilience.rejections),
+            decode,
+            Authorize(),
+            Route(table),
+            *(stage for stage in (limits, budget) if stage is not None),
+        ],
         Executor(backends, planner, resilience),
     )
 
@@ -145,20 +168,45 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         records,
         flush_seconds=settings.stores.record_flush_seconds,
         batch_size=settings.stores.record_batch_size,
+        spool=RecordSpool(settings.data_dir / "spool"),
     )
     writer.start()
     redis = RedisConnection(settings.stores.redis_url) if settings.stores.redis_url else None
     counter = TokenCounter()
     backends = build_backends(counter)
     table = model_table(settings, backends)
-    authenticate = Authenticate(master_key)
     clock = SystemClock()
     resilience = build_resilience(settings, counter, redis, clock)
     admission = Admission(settings.resilience.admission, clock)
-    pipeline = build_pipeline(authenticate, writer, admission, table, backends, resilience)
+    prices = PriceBook(settings.deployments)
+    for name in prices.unpriced:
+        logger.warning("deployment %s has no price (configured or known); it costs 0", name)
+    tenancy = build_tenancy(
+        settings,
+        master_key,
+        engine,
+        redis.client if redis is not None else None,
+        clock=clock,
+        counter=counter,
+        prices=prices,
+        table=table,
+        rejections=resilience.rejections,
+    )
+    await tenancy.start()
+    pipeline = build_pipeline(
+        tenancy.authenticate,
+        writer,
+        admission,
+        table,
+        backends,
+        resilience,
+        prices,
+        limits=tenancy.limits,
+        budget=tenancy.budget,
+    )
     return Services(
         settings=settings,
-        authenticate=authenticate,
+        tenancy=tenancy,
         pipeline=pipeline,
         models=table,
         backends=backends,

@@ -56,7 +56,7 @@ models:
     assert settings.models["smart"].deployments == ("primary", "vllm")
     primary = settings.deployments["primary"]
     assert primary.api_key == "sk-real"
-    assert primary.prices.output_per_mtok == 10
+    assert primary.prices is not None and primary.prices.output_per_mtok == 10
     assert primary.timeouts.connect == 1 and primary.timeouts.first_byte == 9
     assert settings.deployments["vllm"].api_key is None
     assert settings.stores.redis_url == "redis://cache:6379/0"

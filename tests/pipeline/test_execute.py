@@ -23,7 +23,6 @@ from seawall.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.context import Identity, RequestContext
 from seawall.pipeline.execute import Resilience
 from seawall.pipeline.pipeline import Pipeline, Reply
@@ -34,7 +33,9 @@ from seawall.services import build_backends, build_pipeline, build_resilience, m
 from seawall.simulator import RunningSimulator, SimulatorProfile, running_simulator
 from seawall.simulator.faults import Fault, FaultKind
 from seawall.stores.records import RequestRecord
+from seawall.tenancy.costs import PriceBook
 from seawall.tokens import TokenCounter
+from tests.pipeline.master_key import master_key_only
 from tests.resilience.fake_clock import FakeClock
 
 KEY = "sk-seawall-execute-test-key"
@@ -128,12 +129,13 @@ async def built(
         admission = Admission(settings.resilience.admission, clock)
         sink = Sink()
         pipeline = build_pipeline(
-            Authenticate(KEY),
+            master_key_only(KEY),
             sink,
             admission,
             model_table(settings, backends),
             backends,
             resilience,
+            PriceBook(settings.deployments),
         )
         try:
             yield Harness(pipeline, sink, clock, primary, backup, resilience)

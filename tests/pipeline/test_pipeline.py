@@ -10,7 +10,6 @@ import pytest
 
 from seawall.config import load_settings
 from seawall.errors import AuthenticationFailed, InvalidRequest, ModelNotFound
-from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.context import Identity, RequestContext
 from seawall.pipeline.pipeline import Pipeline
 from seawall.providers.base import ChatResult
@@ -19,7 +18,9 @@ from seawall.resilience.clock import SystemClock
 from seawall.services import build_backends, build_pipeline, build_resilience, model_table
 from seawall.simulator import running_simulator
 from seawall.stores.records import RequestRecord
+from seawall.tenancy.costs import PriceBook
 from seawall.tokens import TokenCounter
+from tests.pipeline.master_key import master_key_only
 
 KEY = "sk-seawall-pipeline-test-key"
 
@@ -53,7 +54,10 @@ deployments:
         clock = SystemClock()
         resilience = build_resilience(settings, counter, None, clock)
         admission = Admission(settings.resilience.admission, clock)
-        pipeline = build_pipeline(Authenticate(KEY), sink, admission, table, backends, resilience)
+        prices = PriceBook(settings.deployments)
+        pipeline = build_pipeline(
+            master_key_only(KEY), sink, admission, table, backends, resilience, prices
+        )
         try:
             yield pipeline, sink
         finally:

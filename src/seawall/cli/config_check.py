@@ -39,5 +39,12 @@ def run(args: argparse.Namespace) -> int:
         f"{len(settings.models)} public models."
     )
     for model in settings.models.values():
-        print(f"  {model.name} ({model.operation}) -> {', '.join(model.deployments)}")
+        router = model.router
+        if router is not None:
+            print(
+                f"  {model.name} (router) -> cheap {router.cheap}, strong {router.strong}, "
+                f"threshold {router.threshold}"
+            )
+        else:
+            print(f"  {model.name} ({model.operation}) -> {', '.join(model.deployments)}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from seawall.cli import config_check, serve, simulate
+from seawall.cli import budgets, config_check, keys, serve, simulate, usage
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,6 +19,9 @@ def parser() -> argparse.ArgumentParser:
     serve.register(subparsers)
     simulate.register(subparsers)
     config_check.register(subparsers)
+    keys.register(subparsers)
+    budgets.register(subparsers)
+    usage.register(subparsers)
     return root
 
 

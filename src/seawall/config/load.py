@@ -17,6 +17,7 @@ from typing import Any, TypeVar, get_args
 import yaml
 
 from seawall.config.defaults import local_deployments, one_to_one_models, provider_deployments
+from seawall.config.router_load import check_routers, is_router, read_router
 from seawall.config.schema import (
     Deployment,
     Operation,
@@ -31,6 +32,7 @@ from seawall.config.schema import (
     Strategy,
     Timeouts,
 )
+from seawall.config.tenancy_load import read_tenancy
 from seawall.resilience.admission import AdmissionSettings
 from seawall.resilience.backoff import Backoff
 from seawall.resilience.circuit_breaker import BreakerSettings
@@ -50,6 +52,7 @@ _TOP_LEVEL = {
     "models",
     "local_models",
     "resilience",
+    "tenancy",
 }
 _STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -213,11 +216,16 @@ def load_settings(
     if stores_kwargs.get("redis_url") in ("", "memory"):
         stores_kwargs["redis_url"] = None
     _check_store_urls(reader, stores_kwargs)
+    flush = stores_kwargs.get("record_flush_seconds", 0.5)
+    if not 0 < flush <= 1:
+        # The ledger promises that SIGKILL loses at most one flush interval: a second.
+        reader.problem("stores.record_flush_seconds", "must be more than 0 and at most 1")
     stores = StoreSettings(**stores_kwargs)
 
     deployments = _deployments(reader, document, environ)
     models = _models(reader, document, deployments)
     resilience = _resilience(reader, document.get("resilience"))
+    tenancy = read_tenancy(reader, document.get("tenancy"), set(models))
     master_key = document.get("master_key") or environ.get("SEAWALL_MASTER_KEY") or None
     if master_key is not None and len(str(master_key)) < 16:
         reader.problem("master_key", "must be at least 16 characters long")
@@ -232,6 +240,7 @@ def load_settings(
         deployments=deployments,
         models=models,
         resilience=resilience or ResilienceSettings(),
+        tenancy=tenancy,
         source=source,
     )
 
@@ -346,6 +355,11 @@ def _models(
     )
     for name, spec in raw.items():
         key = f"models.{name}"
+        if is_router(spec):
+            router = read_router(reader, key, str(name), spec)
+            if router is not None:
+                models[str(name)] = router
+            continue
         if isinstance(spec, list):
             spec = {"deployments": spec}
         spec = reader.section(key, spec)
@@ -376,6 +390,7 @@ def _models(
             fallbacks=_model_names(reader, f"{key}.fallbacks", spec.get("fallbacks", [])),
             context_fallback=spec.get("context_fallback"),
         )
+    check_routers(reader, models)
     _check_fallbacks(reader, models)
     return models
 

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from seawall.config.tenancy import TenancySettings
 from seawall.resilience.admission import AdmissionSettings
 from seawall.resilience.backoff import Backoff
 from seawall.resilience.circuit_breaker import BreakerSettings
 from seawall.resilience.rate_budget import RateLimits
+from seawall.routing.complexity import ComplexityPolicy
 
 ProviderKind = Literal["openai", "anthropic", "local-llama", "local-embedding"]
 Operation = Literal["chat", "embeddings"]
@@ -33,7 +35,14 @@ class Prices:
 
     input_per_mtok: float = 0.0
     output_per_mtok: float = 0.0
-    cached_input_per_mtok: float = 0.0
+    # None: cached prompt tokens cost the input rate (no prompt-cache discount known).
+    cached_input_per_mtok: float | None = None
+
+    @property
+    def cached_rate(self) -> float:
+        """USD per million cached prompt tokens."""
+        cached = self.cached_input_per_mtok
+        return self.input_per_mtok if cached is None else cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +57,9 @@ class Deployment:
     api_key: str | None = None
     context_window: int = 8192
     max_output_tokens: int = 4096
-    prices: Prices = field(default_factory=Prices)
+    # What the deployment costs; None: the shipped price table's row for its model
+    # (zero for local runtimes and models the table does not know).
+    prices: Prices | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     # The provider's limits (RPM, TPM) and how Seawall learns them from 429s.
     limits: RateLimits = field(default_factory=RateLimits)
@@ -76,6 +87,9 @@ class PublicModel:
     fallbacks: tuple[str, ...] = ()
     # The public model to use when a prompt does not fit this model's context window.
     context_fallback: str | None = None
+    # A router model has no deployments: each request goes to the cheap or the strong
+    # model the policy names, by the request's complexity score.
+    router: ComplexityPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +150,16 @@ class Settings:
     deployments: dict[str, Deployment]
     models: dict[str, PublicModel]
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    tenancy: TenancySettings = field(default_factory=TenancySettings)
     source: str = "<embedded default>"
 
     def deployments_for(self, model: PublicModel) -> tuple[Deployment, ...]:
-        """The deployments of a public model, in order."""
+        """The deployments of a public model, in order; a router's are its targets'."""
+        if model.router is not None:
+            names = dict.fromkeys(
+                name
+                for target in model.router.targets()
+                for name in self.models[target].deployments
+            )
+            return tuple(self.deployments[name] for name in names)
         return tuple(self.deployments[name] for name in model.deployments)

@@ -13,7 +13,7 @@ from seawall.config.schema import Operation
 from seawall.errors import ModelNotFound, SeawallError, ServiceUnavailable
 from seawall.http.body import read_body
 from seawall.http.disconnect import unless_client_leaves
-from seawall.http.identity import read_identity
+from seawall.http.identity import request_identity
 from seawall.http.request_id import SCOPE_KEY
 from seawall.http.request_options import read_deadline, read_priority
 from seawall.http.responses import (
@@ -28,6 +28,7 @@ from seawall.pipeline.context import Protocol, RequestContext
 from seawall.pipeline.pipeline import Reply
 from seawall.providers.base import ChatResult, ChatStream, EmbeddingResult
 from seawall.services import Services
+from seawall.tenancy.principal import Principal
 
 logger = logging.getLogger("seawall.http")
 
@@ -67,7 +68,7 @@ class Gateway:
             protocol=protocol,
             operation=operation,
             raw_body=await read_body(request, services.settings.server.max_body_bytes),
-            identity=read_identity(headers),
+            identity=request_identity(request, services.tenancy.client_address),
             deadline=read_deadline(headers, services.resilience.clock.now()),
             priority=read_priority(headers),
         )
@@ -114,27 +115,33 @@ class Gateway:
             headers={**SSE_HEADERS, **ctx.response_headers},
         )
 
-    def _authenticated(self, request: Request) -> Services:
+    async def _authenticated(self, request: Request) -> tuple[Services, Principal]:
         services = self.services
-        services.authenticate.check(read_identity(request.headers))
-        return services
+        identity = request_identity(request, services.tenancy.client_address)
+        return services, await services.tenancy.authenticate.principal(identity, "models")
 
     async def list_models(self, request: Request) -> Response:
-        """GET /v1/models: the public models that can answer now."""
+        """GET /v1/models: the public models that can answer now, as far as the key may use."""
         try:
-            services = self._authenticated(request)
+            services, principal = await self._authenticated(request)
         except SeawallError as exc:
             return openai_error(exc)
-        data = [_model_object(m.name, m.owned_by) for m in services.models.serving()]
+        allowed = principal.models
+        data = [
+            _model_object(m.name, m.owned_by)
+            for m in services.models.serving()
+            if allowed is None or m.name in allowed
+        ]
         return json_response({"object": "list", "data": data})
 
     async def retrieve_model(self, request: Request) -> Response:
         """GET /v1/models/{model}."""
         name = request.path_params["model"]
         try:
-            services = self._authenticated(request)
+            services, principal = await self._authenticated(request)
             model = services.models.models.get(name)
-            if model is None or not services.models.usable.get(name):
+            hidden = principal.models is not None and name not in principal.models
+            if model is None or hidden or not services.models.usable.get(name):
                 raise ModelNotFound(
                     f"The model '{name}' does not exist on this Seawall.", param="model"
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from seawall.control.admin_routes import admin_routes
 from seawall.http.gateway import Gateway
 from seawall.http.health import Readiness, live
 
@@ -18,4 +19,5 @@ def routes(gateway: Gateway) -> list[Route]:
         Route("/v1/models/{model:path}", gateway.retrieve_model, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", Readiness(gateway).ready, methods=["GET"]),
+        *admin_routes(lambda: gateway.services),
     ]

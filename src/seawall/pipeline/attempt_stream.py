@@ -11,7 +11,7 @@ The request's deadline bounds the whole stream: past it, the stream breaks with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from seawall.errors import DeadlineExceeded
 from seawall.providers.base import ChatStream, JSONObject, Usage
@@ -68,6 +68,9 @@ class AttemptStream:
 
     async def aclose(self) -> None:
         """Release the upstream stream (the client left, or the relay finished)."""
+        if isinstance(self._chunks, AsyncGenerator):
+            # Runs the backend's own cleanup first, so the usage so far is counted.
+            await self._chunks.aclose()
         await self._end(None)
         await self._inner.aclose()
 

@@ -1,48 +1,73 @@
-"""Authentication: the request carries a key Seawall accepts."""
+"""Authentication: the request carries a key Seawall accepts, for an endpoint it may use.
+
+A client IP that failed authentication too often gets 429 before its key is even
+looked at, so keys cannot be guessed at speed; valid keys cost one dictionary lookup.
+"""
 
 from __future__ import annotations
 
-import hmac
+from typing import Protocol
 
-from seawall.errors import AuthenticationFailed
+from seawall.errors import AuthenticationFailed, PermissionDenied
 from seawall.pipeline.context import Identity, RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
+from seawall.tenancy.key_verifier import KeyVerifier
+from seawall.tenancy.principal import Principal
+
+# The endpoint name a key's scope uses, by wire protocol and operation.
+_ENDPOINTS = {
+    ("openai", "chat"): "chat.completions",
+    ("openai", "embeddings"): "embeddings",
+    ("anthropic", "chat"): "messages",
+}
+
+
+class FailureLimiter(Protocol):
+    """Counts failed authentications per client IP and refuses IPs that fail too often."""
+
+    def check(self, ip: str | None) -> None:
+        """Raise ``RateLimited`` if this IP is refused for now (no I/O)."""
+        ...
+
+    async def failed(self, ip: str | None) -> None:
+        """Count one failure; raise ``RateLimited`` once the IP is over its limit."""
+        ...
 
 
 class Authenticate:
-    """Accepts the master key; full key management arrives with tenants."""
+    """Verifies the key and its endpoint scope; puts the ``Principal`` on the request."""
 
     name = "authenticate"
 
-    def __init__(self, master_key: str) -> None:
-        self._master_key = master_key.encode()
+    def __init__(self, verifier: KeyVerifier, failures: FailureLimiter) -> None:
+        self._verifier = verifier
+        self._failures = failures
 
-    def check(self, identity: Identity) -> None:
-        """Raise ``AuthenticationFailed`` unless the identity carries a valid key."""
-        presented = identity.api_key
-        if not presented:
-            raise AuthenticationFailed(
-                "You didn't provide an API key. Send your Seawall key in the "
-                "Authorization header (Authorization: Bearer KEY) or in x-api-key."
+    async def principal(self, identity: Identity, endpoint: str) -> Principal:
+        """The verified principal, allowed on ``endpoint``; raises 401, 403 or 429."""
+        self._failures.check(identity.client_ip)
+        try:
+            principal = await self._verifier.verify(identity.api_key)
+        except AuthenticationFailed:
+            await self._failures.failed(identity.client_ip)
+            raise
+        if principal.endpoints is not None and endpoint not in principal.endpoints:
+            raise PermissionDenied(
+                f"This API key ({principal.key_id}) may not call {endpoint}; it is scoped to "
+                f"{', '.join(sorted(principal.endpoints))}."
             )
-        if not hmac.compare_digest(presented.encode(), self._master_key):
-            raise AuthenticationFailed(
-                f"Incorrect API key provided: {_redact(presented)}. Use a key issued by "
-                "this Seawall (the master key is printed at first start)."
-            )
+        return principal
 
     def wrap(self, call_next: Handler) -> Handler:
         """Refuse requests without a valid key before any other work."""
-        check = self.check
+        principal_of = self.principal
 
         async def authenticate(ctx: RequestContext) -> Reply:
-            check(ctx.identity)
+            endpoint = _ENDPOINTS[(ctx.protocol, ctx.operation)]
+            principal = ctx.principal = await principal_of(ctx.identity, endpoint)
+            if principal.user is not None:
+                # A key bound to a user speaks for that user whatever the headers say.
+                ctx.identity.user = principal.user
             return await call_next(ctx)
 
         return authenticate
-
-
-def _redact(key: str) -> str:
-    if len(key) <= 8:
-        return "*" * len(key)
-    return f"{key[:3]}{'*' * 8}{key[-4:]}"

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from seawall.config.schema import Deployment, Operation, PublicModel
 from seawall.providers.base import Usage
 from seawall.resilience.admission import Priority
+from seawall.tenancy.principal import Principal
 
 Protocol = Literal["openai", "anthropic"]
 
@@ -28,6 +29,8 @@ class Identity:
     session_id: str | None = None
     feature: str | None = None
     correlation_id: str | None = None
+    # The client's address: the peer, or X-Forwarded-For when the peer is a trusted proxy.
+    client_ip: str | None = None
 
 
 @dataclass(slots=True)
@@ -44,9 +47,13 @@ class RequestContext:
     # From x-seawall-deadline-ms: the clock.now() value by which to answer (None: default).
     deadline: float | None = None
     priority: Priority = Priority.NORMAL
+    # Filled by the authenticate stage: the verified key, its tenant and grants.
+    principal: Principal | None = None
     # Filled by the decode stage: the canonical (OpenAI-shaped) request body.
     body: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
+    # The prompt's token count, counted once on first need (limits, budgets, execute).
+    prompt_tokens: int | None = None
     # Filled by the route stage.
     public_model: PublicModel | None = None
     deployment: Deployment | None = None
@@ -54,6 +61,9 @@ class RequestContext:
     attempts: list[str] = field(default_factory=list)
     # Filled as the answer is produced.
     usage: Usage | None = None
+    cost_usd: float = 0.0
+    # The complexity router's decision, when a routed model chose the deployment.
+    route_decision: str | None = None
     first_byte_at: float | None = None
     status_code: int = 200
     error_type: str | None = None

@@ -45,6 +45,7 @@ from seawall.pipeline.candidates import Candidate, CandidatePlanner
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Reply
 from seawall.pipeline.rejections import RejectionLog
+from seawall.pipeline.token_estimate import context_prompt_tokens, output_allowance
 from seawall.providers.base import Backend, ChatResult, ChatStream, EmbeddingResult, JSONObject
 from seawall.resilience.balancer import Balancer
 from seawall.resilience.circuit_breaker import BreakerStore, Permit
@@ -104,7 +105,6 @@ class _Request:
     capacity_wait: float | None = None
     # Context windows found too small for this prompt (0: none so far).
     too_long_for: int = 0
-    prompt_tokens: int | None = None
     # Seconds spent waiting for provider capacity, over all attempts.
     queued: float = 0.0
 
@@ -364,14 +364,15 @@ class Executor:
         return self._prompt_tokens(request) < deployment.context_window
 
     def _prompt_tokens(self, request: _Request) -> int:
-        if request.prompt_tokens is None:
-            request.prompt_tokens = _count_prompt(self._r.counter, request.ctx.body)
-        return request.prompt_tokens
+        return context_prompt_tokens(self._r.counter, request.ctx)
 
     def _reserved_tokens(self, request: _Request, deployment: Deployment) -> int:
         if deployment.limits.tpm is None:
             return 0
-        return self._prompt_tokens(request) + _max_output(request.ctx.body, deployment)
+        ctx = request.ctx
+        return self._prompt_tokens(request) + output_allowance(
+            ctx.body, deployment.max_output_tokens, deployment.operation
+        )
 
     def _final_error(self, request: _Request, model: str) -> SeawallError:
         """The error that best tells the client why nothing answered, and when to retry."""
@@ -395,7 +396,7 @@ class Executor:
                 retry_after=request.open_wait,
             )
         if request.too_long_for:
-            tokens = request.prompt_tokens
+            tokens = request.ctx.prompt_tokens
             return ContextWindowExceeded(
                 f"The prompt ({tokens} tokens) does not fit the context window of any "
                 f"deployment of model '{model}' (largest tried: {request.too_long_for} tokens); "
@@ -410,20 +411,3 @@ class Executor:
 
 class _PromptTooLong(Exception):
     """Internal: the prompt does not fit the candidate just tried or checked."""
-
-
-def _count_prompt(counter: TokenCounter, body: JSONObject) -> int:
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        return counter.count_messages(m for m in messages if isinstance(m, dict))
-    given = body.get("input")
-    texts = given if isinstance(given, list) else [given]
-    return sum(counter.count_text(t) for t in texts if isinstance(t, str))
-
-
-def _max_output(body: JSONObject, deployment: Deployment) -> int:
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return min(value, deployment.max_output_tokens)
-    return deployment.max_output_tokens if deployment.operation == "chat" else 0

@@ -5,13 +5,18 @@ unknown model, upstream errors) are recorded as well as answers. Records go to
 a sink that never blocks (the batched writer in ``stores.record_writer``).
 Streams are recorded when they end: completed, failed mid-way, or abandoned by
 the client (status 499, as proxies log it).
+
+Every record carries the request's cost, from the deployment that answered and its
+usage (the usage so far, for a stream that ended early). A non-streaming answer also
+tells the client its cost in ``x-seawall-cost-usd``; a stream's headers are sent
+before its usage is known, so its cost is on the record only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol
 
 from seawall.errors import SeawallError
@@ -19,6 +24,7 @@ from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
 from seawall.providers.base import ChatResult, ChatStream, EmbeddingResult, JSONObject, Usage
 from seawall.stores.records import RequestRecord
+from seawall.tenancy.costs import PriceBook, format_usd
 
 CLIENT_CLOSED = 499
 
@@ -35,6 +41,7 @@ def build_record(ctx: RequestContext) -> RequestRecord:
     """The request record for a finished request."""
     deployment = ctx.deployment
     usage = ctx.usage or Usage()
+    principal = ctx.principal
     return RequestRecord(
         request_id=ctx.request_id,
         created_at=ctx.received_at,
@@ -57,6 +64,11 @@ def build_record(ctx: RequestContext) -> RequestRecord:
         user=ctx.identity.user or _body_user(ctx),
         session_id=ctx.identity.session_id,
         feature=ctx.identity.feature,
+        tenant_id=principal.tenant_id if principal else None,
+        key_id=principal.key_id if principal else None,
+        client_ip=ctx.identity.client_ip,
+        cost_usd=ctx.cost_usd,
+        route_decision=ctx.route_decision,
     )
 
 
@@ -89,12 +101,14 @@ class Record:
 
     name = "record"
 
-    def __init__(self, sink: RecordSink) -> None:
+    def __init__(self, sink: RecordSink, prices: PriceBook) -> None:
         self._sink = sink
+        self._prices = prices
 
     def wrap(self, call_next: Handler) -> Handler:
         """Record failures at once and answers when they are complete."""
         sink = self._sink
+        prices = self._prices
 
         async def record(ctx: RequestContext) -> Reply:
             try:
@@ -104,34 +118,47 @@ class Record:
                 sink.submit(build_record(ctx))
                 raise
             if not isinstance(reply, ChatResult | EmbeddingResult):
-                return RecordedStream(reply, ctx, sink)
+                return RecordedStream(reply, ctx, sink, prices)
             ctx.usage = reply.usage
             ctx.first_byte_at = time.perf_counter()
+            _charge(ctx, prices)
+            ctx.response_headers["x-seawall-cost-usd"] = format_usd(ctx.cost_usd)
             sink.submit(build_record(ctx))
             return reply
 
         return record
 
 
+def _charge(ctx: RequestContext, prices: PriceBook) -> None:
+    """Put the cost of the answering deployment's usage on the context."""
+    if ctx.deployment is not None and ctx.usage is not None:
+        ctx.cost_usd = prices.cost_usd(ctx.deployment.name, ctx.usage)
+
+
 class RecordedStream:
     """A stream that records its request when it ends, however it ends."""
 
-    def __init__(self, inner: ChatStream, ctx: RequestContext, sink: RecordSink) -> None:
+    def __init__(
+        self, inner: ChatStream, ctx: RequestContext, sink: RecordSink, prices: PriceBook
+    ) -> None:
         self._inner = inner
         self._ctx = ctx
         self._sink = sink
+        self._prices = prices
+        self._chunks: AsyncIterator[JSONObject] | None = None
         self._done = False
         self.usage = inner.usage
 
     async def __aiter__(self) -> AsyncIterator[JSONObject]:
         ctx = self._ctx
+        chunks = self._chunks = aiter(self._inner)
         try:
-            async for chunk in self._inner:
+            async for chunk in chunks:
                 if ctx.first_byte_at is None:
                     ctx.first_byte_at = time.perf_counter()
                 yield chunk
         except (GeneratorExit, asyncio.CancelledError):
-            self._abandon()
+            await self.aclose()
             raise
         except BaseException as error:
             fail(ctx, error)
@@ -141,8 +168,15 @@ class RecordedStream:
 
     async def aclose(self) -> None:
         """Stop early (client gone): release upstream and record it as 499."""
-        self._abandon()
-        await self._inner.aclose()
+        try:
+            # Closing the upstream first runs its cleanup, which counts the usage so
+            # far: the record of an abandoned stream then bills what was generated.
+            chunks = self._chunks
+            if isinstance(chunks, AsyncGenerator):
+                await chunks.aclose()
+            await self._inner.aclose()
+        finally:
+            self._abandon()
 
     def _abandon(self) -> None:
         if not self._done:
@@ -156,4 +190,5 @@ class RecordedStream:
         self._done = True
         self.usage = self._inner.usage
         self._ctx.usage = self.usage
+        _charge(self._ctx, self._prices)
         self._sink.submit(build_record(self._ctx))

@@ -33,6 +33,12 @@ class RequestRecord:
     user: str | None = None
     session_id: str | None = None
     feature: str | None = None
+    tenant_id: str | None = None
+    key_id: str | None = None
+    client_ip: str | None = None
+    cost_usd: float = 0.0
+    # The complexity router's choice, e.g. "cheap score=0.21", when one routed it.
+    route_decision: str | None = None
 
 
 class RecordStore(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -30,17 +30,22 @@ class RedisConnection:
         max_connections: int = 100,
     ) -> None:
         self.url = url
-        # Values are bytes (decode_responses off): each store decides how to encode.
-        self.client: Redis = Redis.from_url(
+        # A call finding every connection busy waits for one (up to a connect and a
+        # socket timeout) instead of failing at once: a burst of concurrent requests
+        # must not pass for a Redis outage.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=connect_timeout_s + socket_timeout_s,
             socket_connect_timeout=connect_timeout_s,
             socket_timeout=socket_timeout_s,
             # PING a connection idle this long before reusing it, to catch dead sockets.
             health_check_interval=health_check_interval_s,
             retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.01), retries),
-            max_connections=max_connections,
             client_name="seawall",
         )
+        # Values are bytes (decode_responses off): each store decides how to encode.
+        self.client: Redis = Redis.from_pool(pool)  # closing the client closes the pool
         # Enough for every attempt the retry policy allows, and no more.
         self._ping_timeout_s = (retries + 1) * (connect_timeout_s + socket_timeout_s) + 0.5
 

@@ -14,3 +14,9 @@ PREFIX = "seawall:"
 BREAKER = PREFIX + "breaker:"
 # Provider rate budgets (request and token schedules, adaptive rate, parking), per deployment.
 RATE = PREFIX + "rate:"
+# Budget spend and reservations, per scope, subject and period window.
+BUDGET = PREFIX + "budget:"
+# Client rate limits (requests and tokens per minute), per key, user and client IP.
+LIMIT = PREFIX + "limit:"
+# Failed authentication attempts, per client IP.
+AUTH_FAILURES = PREFIX + "authfail:"

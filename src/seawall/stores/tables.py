@@ -6,7 +6,18 @@ same change; ``tests/stores`` checks that the migrated schema and this one agree
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Double, Index, Integer, MetaData, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 # Deterministic constraint names, so later revisions can drop or alter them by name.
 NAMING_CONVENTION = {
@@ -44,5 +55,54 @@ requests = Table(
     Column("user", Text),
     Column("session_id", Text),
     Column("feature", Text),
+    Column("tenant_id", Text),
+    Column("key_id", Text),
+    Column("client_ip", Text),
+    Column("cost_usd", Double, nullable=False, server_default="0"),
+    Column("route_decision", Text),
     Index("ix_requests_created_at", "created_at"),
+    Index("ix_requests_tenant_id", "tenant_id", "created_at"),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+)
+
+# Keys are stored only as a SHA-256 of the secret; ``prefix`` is the visible part.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("prefix", Text, nullable=False),
+    Column("secret_hash", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("tenant_id", Text, ForeignKey("tenants.tenant_id"), nullable=False),
+    Column("user", Text),
+    Column("tier", Text, nullable=False),
+    Column("models", Text),  # JSON list of public models; NULL: the tier's
+    Column("endpoints", Text),  # JSON list of endpoints; NULL: the tier's
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double),
+    Column("revoked_at", Double),
+    Column("replaced_by", Text),
+    Index("ix_api_keys_tenant_id", "tenant_id"),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("budget_id", Text, primary_key=True),
+    Column("scope", Text, nullable=False),  # tenant | key | user | session | feature
+    Column("subject", Text, nullable=False),
+    Column("period", Text, nullable=False),  # daily | monthly | total
+    Column("soft_usd", Double),
+    Column("hard_usd", Double),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("scope", "subject", "period", name="uq_budgets_scope"),
 )
