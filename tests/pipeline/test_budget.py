@@ -109,12 +109,24 @@ def stage(
     return budget, memory
 
 
+def settled(budget: Budget, handler: Handler) -> Handler:
+    """``handler``, then the wait for its settlement (which runs off the response path)."""
+
+    async def run(ctx: RequestContext) -> Reply:
+        try:
+            return await handler(ctx)
+        finally:
+            await budget.drain()
+
+    return run
+
+
 KEY_DAILY = BudgetRule("key", "key_1", "daily", hard_usd=1.0)
 
 
 async def test_a_request_no_budget_covers_never_reaches_the_store() -> None:
     budget, _ = stage(BudgetRule("key", "key_2", "daily", hard_usd=0.0), store=UntouchableStore())
-    handler = budget.wrap(answer)
+    handler = settled(budget, budget.wrap(answer))
     assert await handler(context(user="alice", session="s1", feature="search")) is ANSWER
 
 
@@ -125,13 +137,14 @@ async def test_an_answer_is_charged_its_actual_cost() -> None:
     assert await budget.wrap(answer)(ctx) is ANSWER
 
     assert ctx.usage == ANSWER.usage
+    await budget.drain()
     assert await memory.spent(Charge(KEY_DAILY)) == pytest.approx(0.20)
 
 
 async def test_a_spent_hard_budget_answers_insufficient_quota_until_midnight() -> None:
     clock = FakeWallClock("2026-03-15T22:00:00")
     budget, _ = stage(KEY_DAILY, clock=clock)
-    handler = budget.wrap(answer)
+    handler = settled(budget, budget.wrap(answer))
     for _ in range(5):
         await handler(context())  # 5 x 0.20 = the whole dollar
     called = False
@@ -183,13 +196,14 @@ async def test_every_budget_of_the_request_is_charged() -> None:
 
     tenant_scoped = {"user", "session", "feature"}
     charges = [Charge(rule, "acme" if rule.scope in tenant_scoped else None) for rule in rules]
+    await budget.drain()
     assert [await memory.spent(charge) for charge in charges] == [pytest.approx(0.2)] * 5
 
 
 async def test_the_user_comes_from_the_header_or_else_the_body() -> None:
     alice = BudgetRule("user", "alice", "daily", hard_usd=0.0)
     budget, _ = stage(alice)
-    handler = budget.wrap(answer)
+    handler = settled(budget, budget.wrap(answer))
 
     with pytest.raises(BudgetExhausted):
         await handler(context(body={"user": "alice"}))
@@ -201,7 +215,7 @@ async def test_the_user_comes_from_the_header_or_else_the_body() -> None:
 async def test_one_tenants_user_cannot_spend_another_tenants_user_budget() -> None:
     alice = BudgetRule("user", "alice", "daily", hard_usd=0.2)
     budget, _ = stage(alice)
-    handler = budget.wrap(answer)
+    handler = settled(budget, budget.wrap(answer))
     await handler(context(tenant="acme", user="alice"))
 
     with pytest.raises(BudgetExhausted):
@@ -213,7 +227,7 @@ async def test_tier_defaults_cover_each_key_unless_the_key_has_its_own_rule() ->
     defaults = {"guest": [BudgetTemplate("key", "daily", hard_usd=0.2)]}
     generous = BudgetRule("key", "key_vip", "daily", hard_usd=10.0)
     budget, _ = stage(generous, tier_defaults=defaults)
-    handler = budget.wrap(answer)
+    handler = settled(budget, budget.wrap(answer))
 
     await handler(context(tier="guest", key="key_a"))
     with pytest.raises(BudgetExhausted) as refused:
@@ -237,6 +251,7 @@ async def test_a_failed_request_settles_its_cost_and_frees_the_rest() -> None:
         with pytest.raises(UpstreamTimeout):
             await budget.wrap(times_out)(context())
 
+    await budget.drain()
     assert await memory.spent(Charge(KEY_DAILY)) == 0.0
     assert await budget.wrap(answer)(context()) is ANSWER
 
@@ -299,10 +314,12 @@ async def test_a_stream_is_charged_when_it_ends() -> None:
     reply = await budget.wrap(streaming(FakeStream(7)))(ctx)
     assert not isinstance(reply, ChatResult)
 
+    await budget.drain()
     assert await memory.spent(Charge(KEY_DAILY)) == 0.0
     chunks = [chunk async for chunk in reply]
 
     assert len(chunks) == 7
+    await budget.drain()
     assert await memory.spent(Charge(KEY_DAILY)) == pytest.approx(0.07)
     assert ctx.usage is not None and ctx.usage.completion_tokens == 7
 
@@ -319,6 +336,7 @@ async def test_an_abandoned_stream_is_charged_what_it_generated() -> None:
     await budget.drain()
 
     assert inner.closed
+    await budget.drain()
     assert await memory.spent(Charge(KEY_DAILY)) == pytest.approx(0.03)
 
 
@@ -330,6 +348,7 @@ async def test_a_stream_broken_mid_way_is_charged_what_came() -> None:
         async for _ in reply:
             pass
 
+    await budget.drain()
     assert await memory.spent(Charge(KEY_DAILY)) == pytest.approx(0.04)
 
 
@@ -341,7 +360,6 @@ async def test_a_stream_is_charged_once_however_often_it_is_closed() -> None:
     await reply.aclose()
     await reply.aclose()
     await budget.drain()
-
     assert await memory.spent(Charge(KEY_DAILY)) == pytest.approx(0.02)
 
 
@@ -357,7 +375,7 @@ async def test_soft_limits_reached_are_passed_to_the_alerts() -> None:
     soft = BudgetRule("key", "key_1", "daily", soft_usd=0.5)
     budget, _ = stage(soft, alerts=alerts)
     for _ in range(5):
-        await budget.wrap(answer)(context())
+        await settled(budget, budget.wrap(answer))(context())
 
     assert [(c.charge.rule, c.spent_usd) for c in alerts.crossed] == [(soft, pytest.approx(0.6))]
     assert alerts.crossed[0].window.start == utc("2026-03-15T00:00:00")

@@ -128,6 +128,7 @@ async def test_an_answer_carries_openai_rate_limit_headers() -> None:
     calls: list[RequestContext] = []
     ctx = context()
     await pipeline(stage, answering(Usage(20, 5), calls)).run(ctx)
+    await stage.drain()  # settlements run off the response path
 
     estimate = prompt_tokens(TokenCounter(), BODY) + output_allowance(BODY, 4096, "chat")
     assert ctx.response_headers["x-ratelimit-limit-requests"] == "10"
@@ -177,6 +178,7 @@ async def test_requests_without_limits_cost_no_store_call_and_no_counting() -> N
     stage = ClientRateLimit(store, limits([(KEY, ClientLimits()), (IP, ClientLimits())]), counter)
     ctx = context()
     await pipeline(stage, answering(Usage(1, 1), [])).run(ctx)
+    await stage.drain()  # settlements run off the response path
     assert store.calls == 0
     assert counter.calls == 0
     assert not any(name.startswith("x-ratelimit") for name in ctx.response_headers)
@@ -189,6 +191,7 @@ async def test_request_limits_alone_count_no_tokens_and_settle_nothing() -> None
     stage = ClientRateLimit(store, limits([(KEY, ClientLimits(rpm=5))]), counter)
     ctx = context()
     await pipeline(stage, answering(Usage(1, 1), [])).run(ctx)
+    await stage.drain()  # settlements run off the response path
     assert store.calls == 1
     assert counter.calls == 0
     assert "x-ratelimit-limit-tokens" not in ctx.response_headers
@@ -200,6 +203,7 @@ async def test_tokens_are_settled_against_the_real_usage() -> None:
     entries = [(KEY, ClientLimits(tpm=10_000))]
     stage = ClientRateLimit(store, limits(entries), TokenCounter())
     await pipeline(stage, answering(Usage(30, 20), [])).run(context())
+    await stage.drain()  # settlements run off the response path
 
     after = await store.peek(entries, 0)
     assert after.tokens is not None
@@ -217,6 +221,7 @@ async def test_a_failed_request_gives_its_tokens_back_but_counts_as_a_request() 
 
     with pytest.raises(UpstreamUnavailable):
         await pipeline(stage, failing).run(context())
+        await stage.drain()  # settlements run off the response path
     after = await store.peek(entries, 0)
     assert after.tokens is not None and after.requests is not None
     assert after.tokens.remaining == 10_000
@@ -267,5 +272,7 @@ async def test_the_output_allowance_is_capped_and_defaults_to_the_cap() -> None:
     booked: list[int] = []
     prompt = prompt_tokens(TokenCounter(), unbounded.body)
     await pipeline(stage, hold).run(unbounded)
+    await stage.drain()  # settlements run off the response path
     await pipeline(stage, hold).run(greedy)
+    await stage.drain()  # settlements run off the response path
     assert booked == [prompt + 1000, prompt + 1000]

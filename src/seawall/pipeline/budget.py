@@ -120,7 +120,8 @@ class Budget:
                 raise
             if isinstance(reply, ChatResult | EmbeddingResult):
                 ctx.usage = reply.usage
-                await self._settle(ctx, reservation)
+                # Off the response path: the answer does not wait for the settlement.
+                self._settle_later(ctx, reservation)
                 return reply
             return SettlingStream(reply, self._stream_settler(ctx, reservation), self._settling)
 
@@ -197,7 +198,8 @@ class Budget:
         return settle
 
     def _settle_later(self, ctx: RequestContext, reservation: Reservation) -> None:
-        # Cancelled (the client left): awaiting here could be cancelled again.
+        # A task of its own: the answer need not wait, and a cancelled request (the
+        # client left) could not await it.
         task = asyncio.get_running_loop().create_task(self._settle(ctx, reservation))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)

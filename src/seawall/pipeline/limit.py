@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from seawall.errors import SeawallError
 from seawall.pipeline.context import RequestContext
@@ -89,7 +90,8 @@ class ClientRateLimit:
                 await store.settle(entries, tokens, 0)
                 raise
             if isinstance(reply, ChatResult | EmbeddingResult):
-                await store.settle(entries, tokens, reply.usage.total_tokens)
+                # Off the response path: the answer does not wait for the settlement.
+                self._in_background(store.settle(entries, tokens, reply.usage.total_tokens))
                 return reply
 
             async def settle(usage: Usage) -> None:
@@ -98,6 +100,16 @@ class ClientRateLimit:
             return SettlingStream(reply, settle, self._settling)
 
         return limit
+
+    async def drain(self) -> None:
+        """Wait for settlements still running in the background (at shutdown, in tests)."""
+        while self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
+
+    def _in_background(self, settlement: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(settlement)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     def _estimate(self, ctx: RequestContext) -> int:
         return request_tokens(self._counter, ctx, self._max_output_tokens)

@@ -57,6 +57,7 @@ class Tenancy:
 
     async def aclose(self) -> None:
         """Settle budgets of requests still in flight; stop reloads and webhooks."""
+        await self.limits.drain()
         await self.budget.drain()
         await self.budget_cache.aclose()
         await self.alerts.aclose()
