@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from seawall.cli.main import main, parser
-from tests.conftest import free_port
+from tests.ports import free_port
 
 SEAWALL = Path(sys.executable).parent / "seawall"
 

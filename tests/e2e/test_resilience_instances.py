@@ -15,7 +15,6 @@ import contextlib
 import re
 import secrets
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,9 +28,10 @@ import openai
 import pytest
 import redis
 
-from tests.conftest import free_port
 from tests.e2e.conftest import MASTER_KEY, start_seawall
 from tests.e2e.processes import ServerProcess, clean_env, seawall_argv
+from tests.ports import free_port
+from tests.private_redis import PrivateRedis
 from tests.stores.tcp_proxy import pipe
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
@@ -257,81 +257,6 @@ def test_instances_sharing_redis_share_a_provider_budget(pair: Pair, backup: Sim
         assert response.status_code == 429, response.text
         assert response.json()["error"]["code"] == "capacity_exhausted"
         assert float(response.headers["retry-after"]) > 0
-
-
-class PrivateRedis:
-    """A ``redis-server`` of our own on a free port, to stop and start at will."""
-
-    def __init__(self, root: Path) -> None:
-        self.port = free_port()
-        self._root = root
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Its URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Run it (no persistence) and wait until it answers PING."""
-        with (self._root / "redis.log").open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._root,
-            )
-        client = self.client()
-        try:
-            assert eventually(lambda: _pings(client), timeout=10), "private redis did not start"
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        """Terminate it and wait until it is gone."""
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-    def client(self) -> redis.Redis:
-        """A client for it."""
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A private Redis, stopped at the end whatever happened."""
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_redis_outage_fails_open_and_shared_state_resumes_after_it(

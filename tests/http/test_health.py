@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from seawall.config import load_settings
 from seawall.http.app import build_app
-from tests.conftest import free_port
+from tests.ports import free_port
 
 KEY = "sk-seawall-health-test-key"
 

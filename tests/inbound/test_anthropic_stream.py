@@ -15,8 +15,8 @@ from seawall.inbound.anthropic_messages import (
     AnthropicStreamEncoder,
     render_message,
 )
-from tests.conftest import free_port
 from tests.inbound.completions import openai_completion
+from tests.ports import free_port
 
 
 class FakeAnthropic:

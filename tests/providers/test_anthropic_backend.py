@@ -31,7 +31,7 @@ from seawall.providers.base import ChatResult
 from seawall.providers.http_transport import HttpTransport
 from seawall.simulator import RunningSimulator, SimulatorProfile, running_simulator
 from seawall.tokens import TokenCounter
-from tests.conftest import free_port
+from tests.ports import free_port
 
 KEY = "sk-ant-test"
 QUESTION = [

@@ -26,7 +26,7 @@ from seawall.simulator import (
     running_simulator,
 )
 from seawall.tokens import TokenCounter
-from tests.conftest import free_port
+from tests.ports import free_port
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from seawall.cli import simulate
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 def _parser() -> argparse.ArgumentParser:

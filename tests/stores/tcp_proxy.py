@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 class TcpProxy:

@@ -12,7 +12,7 @@ from seawall.errors import ServiceUnavailable
 from seawall.stores.database import async_url, create_engine, ping
 from seawall.stores.migrate import upgrade
 from seawall.stores.sql_records import SqlRecordStore
-from tests.conftest import free_port
+from tests.ports import free_port
 from tests.stores.sample_records import sample_record
 
 

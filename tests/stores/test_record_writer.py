@@ -20,8 +20,8 @@ from seawall.stores.record_writer import RecordWriter
 from seawall.stores.records import RequestRecord
 from seawall.stores.sql_records import SqlRecordStore
 from seawall.stores.tables import requests
-from tests.conftest import free_port
 from tests.databases import empty_postgres
+from tests.ports import free_port
 from tests.resilience.fake_clock import FakeClock
 from tests.stores.eventually import eventually
 from tests.stores.sample_records import sample_record

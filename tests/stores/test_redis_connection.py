@@ -10,7 +10,7 @@ import pytest
 from seawall.errors import ServiceUnavailable
 from seawall.stores import redis_keys
 from seawall.stores.redis_connection import RedisConnection
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 async def test_ping_and_commands_work_against_the_real_redis() -> None:

@@ -6,14 +6,12 @@ Test modules import the fixtures they use (the SQL databases come from tests/con
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from seawall.stores.redis_keys import BUDGET
-from tests.tenancy.private_redis import PrivateRedis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -53,14 +51,3 @@ async def redis_client() -> AsyncIterator[Redis]:
     client = blocking_client()
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A private Redis, killed at the end whatever happened."""
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()

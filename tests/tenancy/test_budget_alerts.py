@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from seawall.tenancy.budget_alerts import SoftLimitAlerts
 from seawall.tenancy.budget_redis import RedisBudgetStore
 from seawall.tenancy.budgets import BudgetRule, BudgetStore, Charge, MemoryBudgetStore
-from tests.conftest import free_port
+from tests.ports import free_port
 from tests.tenancy.budget_fixtures import budget_prefix, redis_client
 from tests.tenancy.wall_clock import FakeWallClock
 

@@ -27,18 +27,17 @@ from seawall.tenancy.budgets import (
     OverBudget,
     Reservation,
 )
+from tests.private_redis import PrivateRedis
 from tests.resilience.fake_clock import FakeClock
 from tests.stores.sample_records import sample_record
 from tests.tenancy.budget_fixtures import (
     blocking_client,
     budget_prefix,
-    private_redis,
     redis_client,
 )
-from tests.tenancy.private_redis import PrivateRedis
 from tests.tenancy.wall_clock import FakeWallClock, utc
 
-__all__ = ["budget_prefix", "private_redis", "redis_client"]
+__all__ = ["budget_prefix", "redis_client"]
 
 KEY_BUDGET = Charge(BudgetRule("key", "key_1", "daily", hard_usd=1.0))
 

@@ -28,10 +28,10 @@ from seawall.tenancy.client_limits import (
     user_subject,
 )
 from seawall.tenancy.rate_limit_headers import rate_limit_headers, rate_limited_error
+from tests.private_redis import PrivateRedis
 from tests.resilience.fake_clock import FakeClock
 from tests.tenancy.limit_stores import (
     REDIS_URL,
-    PrivateRedis,
     delete_prefix,
     redis_store,
     unique_prefix,
@@ -321,7 +321,7 @@ async def test_redis_outage_fails_open_to_local_limits_and_recovers(
     tmp_path: Path, limit_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = PrivateRedis(tmp_path)
-    await server.start()
+    server.start()
     connection = RedisConnection(server.url)
     clock = FakeClock()
     store, guard = redis_store(connection.client, limit_prefix, clock)
@@ -329,7 +329,7 @@ async def test_redis_outage_fails_open_to_local_limits_and_recovers(
     try:
         assert (await store.check(two, 0)).allowed
 
-        await server.kill()
+        server.kill()
         with caplog.at_level(logging.WARNING, logger="seawall.stores.fail_open"):
             local = [await store.check(two, 0) for _ in range(3)]
         # Still limited, by this instance's own schedule (which starts empty).
@@ -339,7 +339,7 @@ async def test_redis_outage_fails_open_to_local_limits_and_recovers(
         assert guard.down
         assert "client rate limits: Redis unavailable" in caplog.text
 
-        await server.start()
+        server.start()
         clock.advance(1.0)
         with caplog.at_level(logging.WARNING, logger="seawall.stores.fail_open"):
             shared = await store.check(two, 0)
@@ -351,4 +351,4 @@ async def test_redis_outage_fails_open_to_local_limits_and_recovers(
         assert "Redis is back" in caplog.text
     finally:
         await connection.aclose()
-        await server.kill()
+        server.kill()

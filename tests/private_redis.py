@@ -1,22 +1,24 @@
-"""A ``redis-server`` of the test's own on a free port, to kill and restart at will.
+"""A ``redis-server`` of the test's own on a free port, to stop, kill and restart at will.
 
-Outage tests use it so they never touch the shared Redis at 127.0.0.1:6379.
+Outage tests use it so they never touch the shared Redis at 127.0.0.1:6379. It keeps
+nothing on disk: a restart comes back empty.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import redis
 
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 class PrivateRedis:
-    """A private Redis without persistence: a restart comes back empty."""
+    """A private Redis without persistence."""
 
     def __init__(self, root: Path) -> None:
         self.port = free_port()
@@ -30,17 +32,15 @@ class PrivateRedis:
 
     def start(self) -> None:
         """Run it and wait until it answers PING."""
-        executable = shutil.which("redis-server")
-        assert executable is not None, "redis-server is not installed"
         options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
         with (self._root / "redis.log").open("ab") as log:
             self._process = subprocess.Popen(
-                [executable, "--port", str(self.port), *options],
+                ["redis-server", "--port", str(self.port), *options],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self._root,
             )
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        client = self.client()
         try:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -49,9 +49,21 @@ class PrivateRedis:
                         return
                 except redis.RedisError:
                     time.sleep(0.02)
-            raise AssertionError("private redis-server did not start")
+            raise AssertionError("the private redis-server did not start")
         finally:
             client.close()
+
+    def stop(self) -> None:
+        """Shut it down cleanly (SIGTERM) and wait until it is gone."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
 
     def kill(self) -> None:
         """Kill it outright, as a crash would, and wait until it is gone."""
@@ -60,3 +72,18 @@ class PrivateRedis:
         self._process.kill()
         self._process.wait(timeout=10)
         self._process = None
+
+    def client(self) -> redis.Redis:
+        """A synchronous client for it."""
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A private Redis, killed at the end whatever happened."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
