@@ -42,13 +42,20 @@ def add_action(
     return parser
 
 
-def run(args: argparse.Namespace, work: Work, show: Show) -> int:
-    """Load settings, run ``work`` against the database, print; the exit status."""
+def settings_or_report(config: str | None) -> Settings | None:
+    """The settings ``seawall serve`` would read, or None after printing every problem."""
     try:
-        settings = load_from_environment(args.config)
+        return load_from_environment(config)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace, work: Work, show: Show) -> int:
+    """Load settings, run ``work`` against the database, print; the exit status."""
+    settings = settings_or_report(args.config)
+    if settings is None:
         return 2
 
     async def main() -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from seawall.config import ConfigError, load_from_environment
+from seawall.cli.database_command import settings_or_report
 from seawall.control.analytics import REPORTS, Row, run_report
 from seawall.control.report_filters import DIMENSIONS, ReportFilters, parse_filters
 from seawall.control.report_format import FORMATS, format_rows
@@ -54,11 +54,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the configuration, run the report and print it."""
-    try:
-        settings = load_from_environment(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    settings = settings_or_report(args.config)
+    if settings is None:
         return 2
     params = {
         name: value

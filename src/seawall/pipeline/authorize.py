@@ -6,9 +6,6 @@ from seawall.errors import PermissionDenied
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
 
-# The longest end-user name kept, as for the x-seawall-user header.
-_MAX_USER = 200
-
 
 class Authorize:
     """Refuses a model outside the key's scope (the requested name, before routing).
@@ -23,10 +20,7 @@ class Authorize:
         """Check the model scope, then carry on."""
 
         async def authorize(ctx: RequestContext) -> Reply:
-            if ctx.identity.user is None:
-                user = ctx.body.get("user")
-                if isinstance(user, str) and user:
-                    ctx.identity.user = user[:_MAX_USER]
+            ctx.identity.user = ctx.end_user()
             principal = ctx.principal
             if principal is not None and principal.models is not None:
                 model = ctx.body.get("model")

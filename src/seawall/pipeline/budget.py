@@ -55,16 +55,6 @@ class AlertSink(Protocol):
 
 # Retry-After for a spent total budget: it never resets, so "not soon".
 TOTAL_BUDGET_RETRY_AFTER_S = 86400.0
-# How much of a body's ``user`` field counts, as the request record keeps it.
-_USER_CHARS = 200
-
-
-def request_user(ctx: RequestContext) -> str | None:
-    """The end user a request is for: ``x-seawall-user``, else the body's ``user``."""
-    if ctx.identity.user:
-        return ctx.identity.user
-    user = ctx.body.get("user")
-    return user[:_USER_CHARS] if isinstance(user, str) and user else None
 
 
 class Budget:
@@ -135,7 +125,7 @@ class Budget:
         subjects: tuple[tuple[Scope, str | None], ...] = (
             ("tenant", tenant_id),
             ("key", principal.key_id if principal is not None else None),
-            ("user", request_user(ctx)),
+            ("user", ctx.end_user()),
             ("session", ctx.identity.session_id or None),
             ("feature", ctx.identity.feature or None),
         )

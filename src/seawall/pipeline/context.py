@@ -15,6 +15,10 @@ from seawall.tenancy.principal import Principal
 Protocol = Literal["openai", "anthropic"]
 
 
+# The longest end-user name kept, as for the x-seawall-user header.
+MAX_USER_CHARS = 200
+
+
 def new_request_id() -> str:
     """A server-generated request id: unique, unguessable, sortable enough for logs."""
     return "req_" + os.urandom(12).hex()
@@ -69,6 +73,13 @@ class RequestContext:
     error_type: str | None = None
     # Response headers stages want the client to see (x-seawall-*).
     response_headers: dict[str, str] = field(default_factory=dict)
+
+    def end_user(self) -> str | None:
+        """The end user: the key's bound user or ``x-seawall-user``, else the body's ``user``."""
+        if self.identity.user:
+            return self.identity.user
+        user = self.body.get("user")
+        return user[:MAX_USER_CHARS] if isinstance(user, str) and user else None
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

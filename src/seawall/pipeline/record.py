@@ -61,7 +61,7 @@ def build_record(ctx: RequestContext) -> RequestRecord:
         ttfb_ms=(ctx.first_byte_at - ctx.started) * 1000.0 if ctx.first_byte_at else None,
         attempts=",".join(ctx.attempts) or None,
         correlation_id=ctx.identity.correlation_id,
-        user=ctx.identity.user or _body_user(ctx),
+        user=ctx.end_user(),
         session_id=ctx.identity.session_id,
         feature=ctx.identity.feature,
         tenant_id=principal.tenant_id if principal else None,
@@ -75,11 +75,6 @@ def build_record(ctx: RequestContext) -> RequestRecord:
 def _claimed_model(ctx: RequestContext) -> str | None:
     model = ctx.body.get("model")
     return model[:200] if isinstance(model, str) else None
-
-
-def _body_user(ctx: RequestContext) -> str | None:
-    user = ctx.body.get("user")
-    return user[:200] if isinstance(user, str) else None
 
 
 def fail(ctx: RequestContext, error: BaseException) -> None:
