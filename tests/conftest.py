@@ -9,11 +9,13 @@ import pytest
 
 from tests.databases import any_database, database_url, migrated_url, postgres_url
 from tests.private_redis import private_redis
+from tests.redis_keyspace import inspect_redis
 
 # Fixtures every test folder may use.
 __all__ = [
     "any_database",
     "database_url",
+    "inspect_redis",
     "migrated_url",
     "postgres_url",
     "private_redis",

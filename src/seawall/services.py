@@ -22,7 +22,8 @@ from seawall.pipeline.candidates import CandidatePlanner
 from seawall.pipeline.decode import Decode
 from seawall.pipeline.execute import Executor, Resilience
 from seawall.pipeline.limit import ClientRateLimit
-from seawall.pipeline.pipeline import Pipeline
+from seawall.pipeline.pipeline import Pipeline, Stage
+from seawall.pipeline.quotas import Quotas
 from seawall.pipeline.record import Record, RecordSink
 from seawall.pipeline.rejections import RejectionLog
 from seawall.pipeline.route import ModelTable, Route
@@ -67,6 +68,7 @@ class Services:
     async def aclose(self) -> None:
         """Settle budgets, flush records, then release upstream connections, models and pools."""
         await self.tenancy.aclose()
+        await self.resilience.background.drain()
         await self.writer.aclose()
         for backend in self.backends.values():
             await backend.aclose()
@@ -148,10 +150,17 @@ def build_pipeline(
             decode,
             Authorize(),
             Route(table),
-            *(stage for stage in (limits, budget) if stage is not None),
+            *_quota_stages(limits, budget),
         ],
         Executor(backends, planner, resilience),
     )
+
+
+def _quota_stages(limits: ClientRateLimit | None, budget: Budget | None) -> list[Stage]:
+    """Limits and budgets: one stage that checks both at once when there are both."""
+    if limits is not None and budget is not None:
+        return [Quotas(limits, budget)]
+    return [stage for stage in (limits, budget) if stage is not None]
 
 
 async def start_services(settings: Settings, master_key: str, *, migrate: bool = True) -> Services:

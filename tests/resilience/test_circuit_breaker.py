@@ -25,6 +25,8 @@ from seawall.resilience.clock import Clock, SystemClock
 from seawall.stores.fail_open import FailOpenGuard
 from seawall.stores.redis_connection import RedisConnection
 from seawall.stores.redis_keys import BREAKER
+from seawall.stores.redis_multiplex import MultiplexedRedis
+from tests.redis_keyspace import delete_prefix
 from tests.resilience.fake_clock import FakeClock
 from tests.stores.tcp_proxy import TcpProxy
 
@@ -54,17 +56,18 @@ class Breakers:
 
 
 @pytest.fixture
-async def breaker_redis() -> AsyncIterator[tuple[Redis, str]]:
+async def breaker_redis() -> AsyncIterator[tuple[MultiplexedRedis, str]]:
     """A client to the real Redis and a private key prefix, emptied afterwards."""
     connection = RedisConnection(REDIS_URL)
     prefix = f"{BREAKER}test:{secrets.token_hex(8)}:"
     yield connection.client, prefix
-    async for key in connection.client.scan_iter(match=f"{prefix}*"):
-        await connection.client.delete(key)
+    await delete_prefix(prefix)
     await connection.aclose()
 
 
-def redis_store(client: Redis, prefix: str, clock: FakeClock | None = None) -> RedisBreakerStore:
+def redis_store(
+    client: MultiplexedRedis, prefix: str, clock: FakeClock | None = None
+) -> RedisBreakerStore:
     """A Redis store as an instance builds it (``clock`` drives its fallback and guard)."""
     time: Clock = clock or SystemClock()
     return RedisBreakerStore(
@@ -256,7 +259,7 @@ async def test_deployments_have_breakers_of_their_own(breakers: Breakers) -> Non
 
 
 async def test_two_instances_share_one_breaker_through_redis(
-    breaker_redis: tuple[Redis, str],
+    breaker_redis: tuple[MultiplexedRedis, str],
 ) -> None:
     _, prefix = breaker_redis
     first, second = RedisConnection(REDIS_URL), RedisConnection(REDIS_URL)
@@ -275,11 +278,12 @@ async def test_two_instances_share_one_breaker_through_redis(
 
 
 async def test_redis_keys_expire_and_closing_removes_them(
-    breaker_redis: tuple[Redis, str],
+    breaker_redis: tuple[MultiplexedRedis, str], inspect_redis: Redis
 ) -> None:
-    client, prefix = breaker_redis
+    shared, prefix = breaker_redis
+    client = inspect_redis
     key = f"{prefix}{DEPLOYMENT}"
-    store = redis_store(client, prefix)
+    store = redis_store(shared, prefix)
     await record_all(store, "sf")
     assert 0 < await client.pttl(key) <= QUICK.window_seconds * 1.1 * 1000
 
@@ -294,12 +298,12 @@ async def test_redis_keys_expire_and_closing_removes_them(
 
 
 async def test_redis_lost_fails_open_to_memory_and_comes_back(
-    breaker_redis: tuple[Redis, str], caplog: pytest.LogCaptureFixture
+    breaker_redis: tuple[MultiplexedRedis, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     client, prefix = breaker_redis
     proxy = TcpProxy(REDIS_PORT)
     await proxy.start()
-    proxied = RedisConnection(f"redis://127.0.0.1:{proxy.port}/0", retries=0)
+    proxied = RedisConnection(f"redis://127.0.0.1:{proxy.port}/0")
     clock = FakeClock()
     guard = FailOpenGuard("breakers", clock.now, retry_seconds=1.0)
     instance = RedisBreakerStore(

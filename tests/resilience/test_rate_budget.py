@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
+from redis.asyncio import Redis
 
 from seawall.resilience.rate_budget import (
     GROWTH_PER_SECOND,
@@ -26,6 +27,7 @@ from seawall.resilience.rate_budget_redis import RedisRateBudget
 from seawall.stores.fail_open import FailOpenGuard
 from seawall.stores.redis_connection import RedisConnection
 from seawall.stores.redis_keys import RATE
+from tests.redis_keyspace import delete_prefix
 from tests.resilience.fake_clock import FakeClock
 from tests.stores.tcp_proxy import TcpProxy
 
@@ -74,22 +76,12 @@ def redis_prefix() -> str:
     return f"{RATE}test-{secrets.token_hex(6)}:"
 
 
-async def delete_prefix(connection: RedisConnection, prefix: str) -> None:
-    """Remove every key a test wrote."""
-    async for key in connection.client.scan_iter(match=f"{prefix}*"):
-        await connection.client.delete(key)
-
-
 @pytest.fixture
 async def rate_redis_prefix() -> AsyncIterator[str]:
     """A fresh key prefix, with every key under it deleted after the test."""
     prefix = redis_prefix()
     yield prefix
-    connection = RedisConnection(REDIS_URL)
-    try:
-        await delete_prefix(connection, prefix)
-    finally:
-        await connection.aclose()
+    await delete_prefix(prefix)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -445,10 +437,12 @@ async def test_two_instances_share_one_schedule(
 
 
 async def test_redis_state_is_one_expiring_key_per_deployment(
-    rate_connections: tuple[RedisConnection, RedisConnection], rate_redis_prefix: str
+    rate_connections: tuple[RedisConnection, RedisConnection],
+    rate_redis_prefix: str,
+    inspect_redis: Redis,
 ) -> None:
     budget, _ = redis_budget(rate_connections[0], rate_redis_prefix)
-    client = rate_connections[0].client
+    client = inspect_redis
 
     # Unlimited requests touch nothing.
     await budget.reserve(DEPLOYMENT, RateLimits(adaptive=False), 100, max_wait=0)
@@ -463,10 +457,12 @@ async def test_redis_state_is_one_expiring_key_per_deployment(
 
 
 async def test_redis_forgets_the_learned_rate_a_minute_after_the_last_429(
-    rate_connections: tuple[RedisConnection, RedisConnection], rate_redis_prefix: str
+    rate_connections: tuple[RedisConnection, RedisConnection],
+    rate_redis_prefix: str,
+    inspect_redis: Redis,
 ) -> None:
     budget, _ = redis_budget(rate_connections[0], rate_redis_prefix)
-    client = rate_connections[0].client
+    client = inspect_redis
     env = RateEnv(budget, asyncio.sleep, tolerance=0.05, kind="redis")
     await learn_rate(env, 5)
     assert (await budget.snapshot(DEPLOYMENT))["adaptive_rate"] is not None

@@ -18,10 +18,10 @@ async def test_ping_and_commands_work_against_the_real_redis() -> None:
     key = f"{redis_keys.PREFIX}test:{secrets.token_hex(8)}"
     try:
         await redis.ping()
-        await redis.client.set(key, b"value", ex=10)
-        assert await redis.client.get(key) == b"value"
+        assert await redis.client.execute("SET", key, b"value", "EX", 10) == b"OK"
+        assert await redis.client.execute("GET", key) == b"value"
     finally:
-        await redis.client.delete(key)
+        await redis.client.execute("DEL", key)
         await redis.aclose()
 
 

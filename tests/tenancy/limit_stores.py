@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from redis.asyncio import Redis
-
 from seawall.stores.fail_open import FailOpenGuard
-from seawall.stores.redis_connection import RedisConnection
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.tenancy.client_limits import MemoryClientLimits
 from seawall.tenancy.client_limits_redis import RedisClientLimits
 from tests.resilience.fake_clock import FakeClock
@@ -20,18 +18,8 @@ def unique_prefix(base: str) -> str:
     return f"{base}test-{secrets.token_hex(6)}:"
 
 
-async def delete_prefix(prefix: str) -> None:
-    """Remove every key a test wrote under ``prefix`` on the shared Redis."""
-    connection = RedisConnection(REDIS_URL)
-    try:
-        async for key in connection.client.scan_iter(match=f"{prefix}*"):
-            await connection.client.delete(key)
-    finally:
-        await connection.aclose()
-
-
 def redis_store(
-    client: Redis, prefix: str, clock: FakeClock | None
+    client: MultiplexedRedis, prefix: str, clock: FakeClock | None
 ) -> tuple[RedisClientLimits, FailOpenGuard]:
     """A Redis store (on ``clock``'s time, or Redis's when None) and the guard it reports to."""
     guard_clock = clock if clock is not None else FakeClock()

@@ -12,8 +12,9 @@ from seawall.stores.redis_connection import RedisConnection
 from seawall.stores.redis_keys import AUTH_FAILURES
 from seawall.tenancy.auth_failures import AuthFailureLimiter, auth_failure_limiter
 from seawall.tenancy.client_limits import MemoryClientLimits
+from tests.redis_keyspace import delete_prefix
 from tests.resilience.fake_clock import FakeClock
-from tests.tenancy.limit_stores import REDIS_URL, delete_prefix, redis_store, unique_prefix
+from tests.tenancy.limit_stores import REDIS_URL, redis_store, unique_prefix
 
 ATTACKER = "198.51.100.9"
 NEIGHBOUR = "198.51.100.10"

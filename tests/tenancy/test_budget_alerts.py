@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from redis.asyncio import Redis
 
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.tenancy.budget_alerts import SoftLimitAlerts
 from seawall.tenancy.budget_redis import RedisBudgetStore
 from seawall.tenancy.budgets import BudgetRule, BudgetStore, Charge, MemoryBudgetStore
@@ -61,7 +61,7 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 @pytest.fixture(params=["memory", "redis"])
 def store_and_clock(
-    request: pytest.FixtureRequest, budget_prefix: str, redis_client: Redis
+    request: pytest.FixtureRequest, budget_prefix: str, redis_client: MultiplexedRedis
 ) -> tuple[BudgetStore, FakeWallClock]:
     """Each kind of store, on a wall clock the test moves."""
     clock = FakeWallClock("2026-03-15T10:00:00")

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from seawall.errors import ServiceUnavailable
 from seawall.stores.database import create_engine
 from seawall.stores.redis_connection import RedisConnection
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.stores.sql_records import SqlRecordStore
 from seawall.tenancy.budget_ledger import SqlLedgerSpend
 from seawall.tenancy.budget_redis import RedisBudgetStore
@@ -28,10 +29,10 @@ from seawall.tenancy.budgets import (
     Reservation,
 )
 from tests.private_redis import PrivateRedis
+from tests.redis_keyspace import REDIS_URL, delete_prefix
 from tests.resilience.fake_clock import FakeClock
 from tests.stores.sample_records import sample_record
 from tests.tenancy.budget_fixtures import (
-    blocking_client,
     budget_prefix,
     redis_client,
 )
@@ -46,7 +47,7 @@ async def test_two_instances_admit_exactly_50_of_200_concurrent_requests_between
     budget_prefix: str,
 ) -> None:
     clock = FakeWallClock()
-    first, second = blocking_client(), blocking_client()
+    first, second = MultiplexedRedis(REDIS_URL), MultiplexedRedis(REDIS_URL)
     try:
         stores = [
             RedisBudgetStore(client, wall_clock=clock, prefix=budget_prefix)
@@ -73,14 +74,14 @@ async def test_two_instances_admit_exactly_50_of_200_concurrent_requests_between
 
 
 async def test_counters_expire_two_hours_after_their_window_and_totals_never(
-    budget_prefix: str, redis_client: Redis
+    budget_prefix: str, redis_client: MultiplexedRedis, inspect_redis: Redis
 ) -> None:
     clock = FakeWallClock("2026-03-15T23:00:00")
     store = RedisBudgetStore(redis_client, wall_clock=clock, prefix=budget_prefix)
     total = Charge(BudgetRule("tenant", "acme", "total", hard_usd=100.0))
     await store.reserve([KEY_BUDGET, total], 0.1)
 
-    client = redis_client
+    client = inspect_redis
     keys = {
         key.decode(): await client.pttl(key) async for key in client.scan_iter(f"{budget_prefix}*")
     }
@@ -103,7 +104,7 @@ async def write_spend(url: str, records: list[dict[str, Any]]) -> None:
 
 
 async def test_a_counter_lost_from_redis_starts_again_from_the_ledger(
-    migrated_url: str, budget_prefix: str, redis_client: Redis
+    migrated_url: str, budget_prefix: str, redis_client: MultiplexedRedis
 ) -> None:
     clock = FakeWallClock("2026-03-15T18:00:00")
     await write_spend(
@@ -129,9 +130,7 @@ async def test_a_counter_lost_from_redis_starts_again_from_the_ledger(
         assert await store.spent(KEY_BUDGET) == pytest.approx(0.9)
 
         # Redis restarts empty (or is flushed): the ledger has the spend.
-        client = redis_client
-        async for key in client.scan_iter(f"{budget_prefix}*"):
-            await client.delete(key)
+        await delete_prefix(budget_prefix)
         await write_spend(
             migrated_url,
             [{"key_id": "key_1", "created_at": utc("2026-03-15T17:30:00"), "cost_usd": 0.1}],
@@ -160,7 +159,7 @@ async def admitted(store: RedisBudgetStore, amount: float) -> bool:
 async def test_hard_budgets_fail_closed_while_redis_is_down_and_resume_after(
     private_redis: PrivateRedis, budget_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    connection = RedisConnection(private_redis.url, retries=0)
+    connection = RedisConnection(private_redis.url)
     now = FakeClock()
     store = RedisBudgetStore(
         connection.client, wall_clock=FakeWallClock(), now=now.now, retry_seconds=2.0
@@ -206,7 +205,7 @@ class _Ledger:
 async def test_fail_open_counts_locally_from_the_ledger_and_warns(
     private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    connection = RedisConnection(private_redis.url, retries=0)
+    connection = RedisConnection(private_redis.url)
     clock = FakeWallClock()
     ledger = _Ledger(0.0)
     store = RedisBudgetStore(

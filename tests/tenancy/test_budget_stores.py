@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.tenancy.budget_redis import RedisBudgetStore
 from seawall.tenancy.budgets import (
     BudgetRule,
@@ -57,7 +57,7 @@ class StoreEnv:
 
 @pytest.fixture(params=["memory", "redis"])
 async def env(
-    request: pytest.FixtureRequest, budget_prefix: str, redis_client: Redis
+    request: pytest.FixtureRequest, budget_prefix: str, redis_client: MultiplexedRedis
 ) -> AsyncIterator[StoreEnv]:
     """Each kind of store."""
     clock = FakeWallClock()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from seawall.stores.redis_connection import RedisConnection
 from seawall.stores.redis_keys import LIMIT
@@ -29,13 +30,9 @@ from seawall.tenancy.client_limits import (
 )
 from seawall.tenancy.rate_limit_headers import rate_limit_headers, rate_limited_error
 from tests.private_redis import PrivateRedis
+from tests.redis_keyspace import delete_prefix
 from tests.resilience.fake_clock import FakeClock
-from tests.tenancy.limit_stores import (
-    REDIS_URL,
-    delete_prefix,
-    redis_store,
-    unique_prefix,
-)
+from tests.tenancy.limit_stores import REDIS_URL, redis_store, unique_prefix
 
 KEY = key_subject("key_1")
 IP = ip_subject("203.0.113.7")
@@ -302,10 +299,10 @@ async def test_two_instances_share_one_limit_on_redis_time(
 
 
 async def test_each_subject_is_one_key_that_expires_when_whole_again(
-    connections: tuple[RedisConnection, RedisConnection], limit_prefix: str
+    connections: tuple[RedisConnection, RedisConnection], limit_prefix: str, inspect_redis: Redis
 ) -> None:
     store, _ = redis_store(connections[0].client, limit_prefix, None)
-    client = connections[0].client
+    client = inspect_redis
 
     await store.check([(KEY, ClientLimits())], 100)
     assert [key async for key in client.scan_iter(match=f"{limit_prefix}*")] == []

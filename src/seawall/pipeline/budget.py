@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from seawall.errors import BudgetExhausted
+from seawall.pipeline.background import Background
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
 from seawall.pipeline.settling_stream import Settle, SettlingStream
@@ -90,32 +91,51 @@ class Budget:
             for template in templates:
                 by_scope.setdefault(template.scope, []).append(template)
             self._templates[tier] = {scope: tuple(found) for scope, found in by_scope.items()}
-        self._settling: set[asyncio.Task[None]] = set()
+        self._settling = Background()
 
     def wrap(self, call_next: Handler) -> Handler:
         """Reserve before ``call_next``, settle when the answer is complete."""
 
         async def budget(ctx: RequestContext) -> Reply:
-            charges = self.charges_for(ctx)
-            if not charges:
-                return await call_next(ctx)
-            reservation = await self._reserve(ctx, charges)
-            try:
-                reply = await call_next(ctx)
-            except asyncio.CancelledError:
-                self._settle_later(ctx, reservation)
-                raise
-            except BaseException:
-                await self._settle(ctx, reservation)
-                raise
-            if isinstance(reply, ChatResult | EmbeddingResult):
-                ctx.usage = reply.usage
-                # Off the response path: the answer does not wait for the settlement.
-                self._settle_later(ctx, reservation)
-                return reply
-            return SettlingStream(reply, self._stream_settler(ctx, reservation), self._settling)
+            return await self.around(ctx, await self.hold(ctx), call_next)
 
         return budget
+
+    async def hold(self, ctx: RequestContext) -> Reservation | None:
+        """Reserve the request's worst-case cost, or raise; None when no budget covers it."""
+        holding = self.holding(ctx)
+        return None if holding is None else await holding
+
+    def holding(self, ctx: RequestContext) -> Coroutine[Any, Any, Reservation] | None:
+        """``hold``'s store call, not started; None when no budget covers the request."""
+        charges = self.charges_for(ctx)
+        return self._reserve(ctx, charges) if charges else None
+
+    async def around(
+        self, ctx: RequestContext, reservation: Reservation | None, call_next: Handler
+    ) -> Reply:
+        """Run ``call_next`` and settle the reservation with what the request cost."""
+        if reservation is None:
+            return await call_next(ctx)
+        try:
+            reply = await call_next(ctx)
+        except asyncio.CancelledError:
+            self._settle_later(ctx, reservation)
+            raise
+        except BaseException:
+            await self._settle(ctx, reservation)
+            raise
+        if isinstance(reply, ChatResult | EmbeddingResult):
+            ctx.usage = reply.usage
+            # Off the response path: the answer does not wait for the settlement.
+            self._settle_later(ctx, reservation)
+            return reply
+        return SettlingStream(reply, self._stream_settler(ctx, reservation), self._settling)
+
+    def release(self, ctx: RequestContext, reservation: Reservation | None) -> None:
+        """Settle the reservation of a request that went no further (it cost nothing)."""
+        if reservation is not None:
+            self._settle_later(ctx, reservation)
 
     def charges_for(self, ctx: RequestContext) -> tuple[Charge, ...]:
         """Every budget that covers this request."""
@@ -145,8 +165,7 @@ class Budget:
 
     async def drain(self) -> None:
         """Wait for settlements still running in the background (at shutdown, in tests)."""
-        while self._settling:
-            await asyncio.gather(*self._settling, return_exceptions=True)
+        await self._settling.drain()
 
     async def _reserve(self, ctx: RequestContext, charges: Sequence[Charge]) -> Reservation:
         try:
@@ -188,8 +207,5 @@ class Budget:
         return settle
 
     def _settle_later(self, ctx: RequestContext, reservation: Reservation) -> None:
-        # A task of its own: the answer need not wait, and a cancelled request (the
-        # client left) could not await it.
-        task = asyncio.get_running_loop().create_task(self._settle(ctx, reservation))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        # The answer need not wait, and a cancelled request (the client left) could not.
+        self._settling.run(self._settle(ctx, reservation))

@@ -2,8 +2,7 @@
 
 Completed or failed, the settlement is awaited before the stream's end reaches the
 caller. Abandoned (the client left: closed, or cancelled mid-iteration), awaiting
-could itself be cancelled, so the settlement runs as a task of its own, kept in the
-owner's ``background`` set until it is done.
+could itself be cancelled, so the settlement runs in the owner's ``Background``.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+from seawall.pipeline.background import Background
 from seawall.providers.base import ChatStream, JSONObject, Usage
 
 Settle = Callable[[Usage], Coroutine[Any, Any, None]]
@@ -20,7 +20,7 @@ Settle = Callable[[Usage], Coroutine[Any, Any, None]]
 class SettlingStream:
     """Relays ``inner`` and calls ``settle(usage so far)`` exactly once at its end."""
 
-    def __init__(self, inner: ChatStream, settle: Settle, background: set[asyncio.Task[None]]):
+    def __init__(self, inner: ChatStream, settle: Settle, background: Background) -> None:
         self._inner = inner
         self._settle: Settle | None = settle
         self._background = background
@@ -61,6 +61,4 @@ class SettlingStream:
     def _settle_later(self) -> None:
         settle = self._take()
         if settle is not None:
-            task = asyncio.get_running_loop().create_task(settle(self._inner.usage))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._background.run(settle(self._inner.usage))

@@ -22,8 +22,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from redis.asyncio import Redis
-
 # WINDOW_BUCKETS: both stores slide their windows in the same steps.
 from seawall.resilience.circuit_breaker import (
     WINDOW_BUCKETS,
@@ -34,6 +32,7 @@ from seawall.resilience.circuit_breaker import (
 )
 from seawall.stores.fail_open import REDIS_FAILURES, FailOpenGuard
 from seawall.stores.redis_keys import BREAKER
+from seawall.stores.redis_multiplex import MultiplexedRedis
 
 # Shared by every script: Redis's clock in seconds, and a float that survives a string.
 _PRELUDE = """
@@ -175,7 +174,7 @@ class RedisBreakerStore:
 
     def __init__(
         self,
-        client: Redis,
+        client: MultiplexedRedis,
         *,
         fallback: MemoryBreakerStore,
         guard: FailOpenGuard,

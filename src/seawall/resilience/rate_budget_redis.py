@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from string import Template
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-
 from seawall.resilience import rate_budget
 from seawall.resilience.rate_budget import (
     MemoryRateBudget,
@@ -31,6 +28,7 @@ from seawall.resilience.rate_budget import (
 )
 from seawall.stores.fail_open import REDIS_FAILURES, FailOpenGuard
 from seawall.stores.redis_keys import RATE
+from seawall.stores.redis_multiplex import MultiplexedRedis, Script
 
 # A deployment's hash outlives its last schedule, parking or 429 by this long, so a
 # learned rate is forgotten by its own rule before the key expires.
@@ -271,7 +269,7 @@ class RedisRateBudget:
 
     def __init__(
         self,
-        client: Redis,
+        client: MultiplexedRedis,
         *,
         fallback: MemoryRateBudget,
         guard: FailOpenGuard,
@@ -353,9 +351,7 @@ class RedisRateBudget:
             token_tat=_optional_float(token_tat),
         )
 
-    async def _run(
-        self, script: AsyncScript, deployment: str, args: Sequence[str]
-    ) -> list[Any] | None:
+    async def _run(self, script: Script, deployment: str, args: Sequence[str]) -> list[Any] | None:
         """Run one script on the deployment's key; None when the caller must serve locally."""
         if not self._guard.use_redis():
             return None

@@ -8,8 +8,6 @@ directly where the services are assembled.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from seawall.config.schema import ResilienceSettings
 from seawall.resilience.breaker_redis import RedisBreakerStore
 from seawall.resilience.circuit_breaker import BreakerStore, MemoryBreakerStore
@@ -18,9 +16,10 @@ from seawall.resilience.rate_budget import MemoryRateBudget, RateBudget
 from seawall.resilience.rate_budget_redis import RedisRateBudget
 from seawall.resilience.retry_budget import RetryBudget
 from seawall.stores.fail_open import FailOpenGuard
+from seawall.stores.redis_multiplex import MultiplexedRedis
 
 
-def breaker_store(clock: Clock, redis: Redis | None) -> BreakerStore:
+def breaker_store(clock: Clock, redis: MultiplexedRedis | None) -> BreakerStore:
     """Circuit breakers: Redis-shared when a client is given, else in memory."""
     memory = MemoryBreakerStore(clock)
     if redis is None:
@@ -29,7 +28,7 @@ def breaker_store(clock: Clock, redis: Redis | None) -> BreakerStore:
     return RedisBreakerStore(redis, fallback=memory, guard=guard)
 
 
-def rate_budget(clock: Clock, redis: Redis | None) -> RateBudget:
+def rate_budget(clock: Clock, redis: MultiplexedRedis | None) -> RateBudget:
     """Provider rate budgets: Redis-shared when a client is given, else in memory."""
     memory = MemoryRateBudget(clock)
     if redis is None:

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-# What a lost or broken Redis raises through redis-py's asyncio client.
+# What a lost or broken Redis raises (MultiplexedRedis raises redis-py's exceptions).
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
 

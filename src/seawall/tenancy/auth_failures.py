@@ -18,11 +18,10 @@ per-instance memory like the client limits.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from seawall.errors import RateLimited
 from seawall.resilience.clock import Clock
 from seawall.stores.redis_keys import AUTH_FAILURES
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.tenancy.client_limits import ClientLimits, ClientLimitStore
 from seawall.tenancy.client_limits_redis import client_limit_store
 from seawall.tenancy.rate_limit_headers import format_duration
@@ -100,7 +99,7 @@ def _too_many(wait: float) -> RateLimited:
 
 def auth_failure_limiter(
     clock: Clock,
-    redis: Redis | None,
+    redis: MultiplexedRedis | None,
     *,
     max_failures: int = DEFAULT_MAX_FAILURES,
     period_seconds: float = DEFAULT_PERIOD_SECONDS,

@@ -25,12 +25,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from redis.asyncio import Redis
-from redis.exceptions import MaxConnectionsError
-
 from seawall.errors import ServiceUnavailable
 from seawall.stores.fail_open import REDIS_FAILURES
 from seawall.stores.redis_keys import BUDGET
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.tenancy.budgets import (
     DEFAULT_LEDGER_TIMEOUT_S,
     DEFAULT_RESERVATION_TTL_S,
@@ -173,13 +171,12 @@ class RedisBudgetStore:
     Counters for metrics, read as plain attributes: ``outages`` (times Redis was lost),
     ``local_calls`` (reservations served from memory because Redis was unavailable),
     ``unavailable`` (requests refused with 503 because hard budgets fail closed),
-    ``unsettled`` (settlements lost to an outage), ``pool_exhausted`` (calls that found
-    no free connection in a non-blocking pool).
+    ``unsettled`` (settlements lost to an outage).
     """
 
     def __init__(
         self,
-        client: Redis,
+        client: MultiplexedRedis,
         *,
         wall_clock: WallClock = time.time,
         ledger_spend: LedgerSpend | None = None,
@@ -195,7 +192,6 @@ class RedisBudgetStore:
         self.local_calls = 0
         self.unavailable = 0
         self.unsettled = 0
-        self.pool_exhausted = 0
         self._wall_clock = wall_clock
         self._fail_open = fail_open
         self._fallback = fallback or MemoryBudgetStore(
@@ -368,11 +364,6 @@ class RedisBudgetStore:
         return max(self._down_until - self._now(), self._retry_seconds)
 
     def _failed(self, error: BaseException) -> None:
-        if isinstance(error, MaxConnectionsError):
-            # This instance's pool is exhausted; Redis itself is fine. Only this call
-            # goes without it (a blocking pool waits for a connection instead).
-            self.pool_exhausted += 1
-            return
         if self._down_until is None:
             self.outages += 1
             # Local counters from an earlier outage are stale: start them from the ledger.

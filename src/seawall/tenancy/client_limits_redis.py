@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-
 from seawall.resilience.clock import Clock
 from seawall.stores.fail_open import REDIS_FAILURES, FailOpenGuard
 from seawall.stores.redis_keys import LIMIT
+from seawall.stores.redis_multiplex import MultiplexedRedis, Script
 from seawall.tenancy import client_limits
 from seawall.tenancy.client_limits import (
     ALLOWED,
@@ -172,7 +170,7 @@ class RedisClientLimits:
 
     def __init__(
         self,
-        client: Redis,
+        client: MultiplexedRedis,
         *,
         fallback: MemoryClientLimits,
         guard: FailOpenGuard,
@@ -230,7 +228,7 @@ class RedisClientLimits:
         return "" if self._clock is None else repr(self._clock.now())
 
     async def _run(
-        self, script: AsyncScript, entries: Sequence[Entry], args: Sequence[str]
+        self, script: Script, entries: Sequence[Entry], args: Sequence[str]
     ) -> list[Any] | None:
         """Run one script on the subjects' keys; None when the caller must serve locally."""
         if not self._guard.use_redis():
@@ -246,7 +244,11 @@ class RedisClientLimits:
 
 
 def client_limit_store(
-    clock: Clock, redis: Redis | None, *, prefix: str = LIMIT, name: str = "client rate limits"
+    clock: Clock,
+    redis: MultiplexedRedis | None,
+    *,
+    prefix: str = LIMIT,
+    name: str = "client rate limits",
 ) -> ClientLimitStore:
     """Client limits: Redis-shared when a client is given, else in memory."""
     memory = MemoryClientLimits(clock)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seawall.config.schema import Settings
@@ -21,6 +20,7 @@ from seawall.pipeline.limit import ClientRateLimit
 from seawall.pipeline.rejections import RejectionLog
 from seawall.pipeline.route import ModelTable
 from seawall.resilience.clock import Clock
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.tenancy.auth_failures import auth_failure_limiter
 from seawall.tenancy.budget_alerts import SoftLimitAlerts
 from seawall.tenancy.budget_ledger import SqlLedgerSpend
@@ -67,7 +67,7 @@ def build_tenancy(
     settings: Settings,
     master_key: str,
     engine: AsyncEngine,
-    redis: Redis | None,
+    redis: MultiplexedRedis | None,
     *,
     clock: Clock,
     counter: TokenCounter,
@@ -125,7 +125,9 @@ def build_tenancy(
     )
 
 
-def _budget_store(settings: Settings, engine: AsyncEngine, redis: Redis | None) -> BudgetStore:
+def _budget_store(
+    settings: Settings, engine: AsyncEngine, redis: MultiplexedRedis | None
+) -> BudgetStore:
     ledger = SqlLedgerSpend(engine)
     if redis is None:
         return MemoryBudgetStore(time.time, ledger_spend=ledger)
