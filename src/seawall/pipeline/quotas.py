@@ -42,13 +42,9 @@ class Quotas:
         async def quotas(ctx: RequestContext) -> Reply:
             booking_call, hold_call = limits.booking(ctx), budget.holding(ctx)
             if booking_call is None or hold_call is None:
-                # At most one store call: nothing to overlap.
+                # At most one store call: nothing to overlap, nothing to give back.
                 booking = None if booking_call is None else await booking_call
-                try:
-                    reservation = None if hold_call is None else await hold_call
-                except BaseException:
-                    limits.release(booking)
-                    raise
+                reservation = None if hold_call is None else await hold_call
             else:
                 booking, reservation = await _both(ctx, limits, budget, booking_call, hold_call)
 
