@@ -284,8 +284,9 @@ models:
         assert chat(client, "drill").get("x-seawall-deployment") == main
         watcher = private_redis.client()
         try:
-            # The outcome was counted in Redis: the instance is on shared state.
-            assert watcher.exists(f"seawall:breaker:{main}")
+            # The outcome was counted in Redis (after the answer, off the response
+            # path): the instance is on shared state.
+            assert eventually(lambda: bool(watcher.exists(f"seawall:breaker:{main}")), timeout=5)
         finally:
             watcher.close()
 

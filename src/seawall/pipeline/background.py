@@ -3,7 +3,8 @@
 The answer must not wait for bookkeeping that cannot change it (settling a budget,
 telling a breaker a call succeeded). Each such coroutine runs as a task of its own
 (a cancelled request, a client that left, could not await it), kept here until done
-so that shutdown can wait for every one (``drain``) and none is lost.
+so that shutdown can wait for every one (``drain``) and none is lost. Its Redis
+commands go out with the next request's (``redis_multiplex.deferred``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
+
+from seawall.stores.redis_multiplex import deferred
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +26,9 @@ class Background:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def run(self, work: Coroutine[Any, Any, None]) -> None:
-        """Start ``work`` now; it finishes on its own."""
-        task = asyncio.get_running_loop().create_task(work)
+        """Start ``work`` now; it finishes on its own, its Redis calls deferred."""
+        with deferred():  # the task's context is copied here
+            task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 

@@ -15,6 +15,11 @@ scripts suit Redis Cluster too). Fields: ``state`` (absent while CLOSED), ``open
 breaker's hash expires one window after its last outcome; a tripped one lives
 ``2 * max_open_seconds`` past its last change, long enough to remember its open period
 across a quiet half-open round. Closing a breaker deletes its hash.
+
+With a ``ClearView`` (as ``shared_state`` builds it), a breaker found closed by any
+reply is allowed from memory for the view's ``fresh_seconds`` (0.1 s): the request
+path makes no Redis call while a deployment is healthy, and a breaker tripped by
+another instance reaches this one within that time. Outcomes always go to Redis.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from seawall.resilience.circuit_breaker import (
     MemoryBreakerStore,
     Permit,
 )
+from seawall.resilience.clear_view import ClearView
 from seawall.stores.fail_open import REDIS_FAILURES, FailOpenGuard
 from seawall.stores.redis_keys import BREAKER
 from seawall.stores.redis_multiplex import MultiplexedRedis
@@ -178,10 +184,13 @@ class RedisBreakerStore:
         *,
         fallback: MemoryBreakerStore,
         guard: FailOpenGuard,
+        view: ClearView | None = None,
         prefix: str = BREAKER,
     ) -> None:
         self._fallback = fallback
         self._guard = guard
+        # Closed breakers, as last seen: ``allow`` answers them without Redis.
+        self._view = view
         self._prefix = prefix
         self._allow = client.register_script(_ALLOW)
         self._record = client.register_script(_RECORD)
@@ -189,6 +198,8 @@ class RedisBreakerStore:
 
     async def allow(self, deployment: str, settings: BreakerSettings) -> Permit:
         """Whether a call to ``deployment`` may go now (HALF_OPEN: as a probe)."""
+        if self._view is not None and self._view.clear(deployment):
+            return CLOSED
         if not self._guard.use_redis():
             return await self._fallback.allow(deployment, settings)
         args = [settings.open_seconds, settings.half_open_probes, _tripped_ttl_ms(settings)]
@@ -200,12 +211,14 @@ class RedisBreakerStore:
             self._guard.failed(exc)
             return await self._fallback.allow(deployment, settings)
         self._guard.succeeded()
-        return Permit(
+        permit = Permit(
             allowed=bool(allowed),
             state=_state(state),
             probe=bool(probe),
             retry_in=float(retry_in),
         )
+        self._saw(deployment, permit.state)
+        return permit
 
     async def record(
         self, deployment: str, settings: BreakerSettings, *, success: bool, probe: bool = False
@@ -232,7 +245,13 @@ class RedisBreakerStore:
             self._guard.failed(exc)
             return await self._fallback.record(deployment, settings, success=success, probe=probe)
         self._guard.succeeded()
-        return _state(state)
+        after = _state(state)
+        self._saw(deployment, after)
+        return after
+
+    def _saw(self, deployment: str, state: BreakerState) -> None:
+        if self._view is not None:
+            self._view.saw(deployment, state is BreakerState.CLOSED)
 
     async def state(self, deployment: str, settings: BreakerSettings) -> BreakerState:
         """The state the next ``allow`` will find (OPEN past its period reads HALF_OPEN)."""
@@ -245,6 +264,10 @@ class RedisBreakerStore:
             return await self._fallback.state(deployment, settings)
         self._guard.succeeded()
         return _state(state)
+
+
+# What ``allow`` answers for a breaker found closed: go, not a probe.
+CLOSED = Permit(allowed=True, state=BreakerState.CLOSED)
 
 
 def _tripped_ttl_ms(settings: BreakerSettings) -> int:

@@ -10,6 +10,11 @@ instances and the schedules form one FIFO queue. Times are Redis server time
 ``<prefix><deployment>`` whose TTL outlasts its schedules, parking and learned rate.
 The numbers (minimum rate, decrease factor, growth, forgetting, success window) are
 ``rate_budget``'s constants, written into the scripts so both stores behave alike.
+
+With a ``ClearView`` (as ``shared_state`` builds it), a deployment without configured
+limits that Redis found clear (no learned rate, not parked) is granted from memory
+for the view's ``fresh_seconds`` (0.1 s); a 429 this instance sees ends that at once,
+one seen by another instance within that time.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from string import Template
 from typing import Any
 
 from seawall.resilience import rate_budget
+from seawall.resilience.clear_view import ClearView
 from seawall.resilience.rate_budget import (
     MemoryRateBudget,
     RateLimits,
@@ -96,7 +102,8 @@ end
 )
 
 # ARGV: rpm, tpm ('' = unset), burst_seconds, adaptive (1/0), tokens, max_wait.
-# Returns {granted, wait, parked}.
+# Returns {granted, wait, parked, clear}: clear (1/0) when nothing limits the deployment
+# (no rate, no token limit, not parked), so the booking wrote nothing.
 _RESERVE = (
     _PRELUDE
     + """
@@ -118,7 +125,7 @@ if adaptive then
 end
 if park and park <= now then park = nil end
 if rate == nil and tpm == nil and park == nil then
-  return {1, '0', 0}
+  return {1, '0', 0, 1}
 end
 
 local function earliest(tat, cost)
@@ -141,7 +148,7 @@ local wait = send - now
 if wait > max_wait + EPSILON then
   local parked = 0
   if park and park - now > max_wait + EPSILON then parked = 1 end
-  return {0, fmt(wait), parked}
+  return {0, fmt(wait), parked, 0}
 end
 if rate then
   redis.call('HSET', key, 'rt', fmt(math.max(rt or send, send) + interval))
@@ -150,7 +157,7 @@ if tpm then
   redis.call('HSET', key, 'tt', fmt(math.max(tt or send, send) + cost))
 end
 if rate or tpm then keep(key, now) end
-return {1, fmt(wait), 0}
+return {1, fmt(wait), 0, 0}
 """
 )
 
@@ -264,6 +271,10 @@ def _optional_float(value: Any) -> float | None:
     return None if value in (b"", "", None) else float(value)
 
 
+# What ``reserve`` answers for a deployment with nothing to enforce: send now.
+GRANTED = Reservation(granted=True, wait=0.0)
+
+
 class RedisRateBudget:
     """``RateBudget`` shared through Redis; on Redis failure it serves from ``fallback``."""
 
@@ -273,10 +284,14 @@ class RedisRateBudget:
         *,
         fallback: MemoryRateBudget,
         guard: FailOpenGuard,
+        view: ClearView | None = None,
         prefix: str = RATE,
     ) -> None:
         self._fallback = fallback
         self._guard = guard
+        # Deployments with nothing to enforce, as last seen: ``reserve`` grants them
+        # without Redis (only those without configured limits can be clear).
+        self._view = view
         self._prefix = prefix
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
@@ -287,6 +302,9 @@ class RedisRateBudget:
         self, deployment: str, limits: RateLimits, tokens: int, max_wait: float
     ) -> Reservation:
         """Book one request of ``tokens`` tokens if it can be sent within ``max_wait``."""
+        view = self._view
+        if view is not None and view.clear(deployment):
+            return GRANTED
         args = [
             _arg(limits.rpm),
             _arg(limits.tpm),
@@ -298,7 +316,9 @@ class RedisRateBudget:
         reply = await self._run(self._reserve, deployment, args)
         if reply is None:
             return await self._fallback.reserve(deployment, limits, tokens, max_wait)
-        granted, wait, parked = reply
+        granted, wait, parked, clear = reply
+        if view is not None:
+            view.saw(deployment, bool(clear))
         return Reservation(granted=bool(granted), wait=float(wait), parked=bool(parked))
 
     async def settle(
@@ -327,8 +347,17 @@ class RedisRateBudget:
         learn = limits.adaptive and not quota_exhausted
         if park_for is None and not learn:
             return
+        bad_news = rate_limited or park_for is not None
+        if bad_news and self._view is not None:
+            # This instance's own bad news: ask Redis from the next request on.
+            self._view.saw(deployment, False)
         args = [_arg(park_for), "1" if learn else "0", "1" if rate_limited else "0"]
-        if await self._run(self._observe, deployment, args) is None:
+        reply = await self._run(self._observe, deployment, args)
+        if bad_news and self._view is not None:
+            # Again: a reservation sent before the 429 may have been answered "clear"
+            # meanwhile (replies come in order, so none older is still on its way).
+            self._view.saw(deployment, False)
+        if reply is None:
             await self._fallback.observe(
                 deployment,
                 limits,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from seawall.config.schema import ResilienceSettings
 from seawall.resilience.breaker_redis import RedisBreakerStore
 from seawall.resilience.circuit_breaker import BreakerStore, MemoryBreakerStore
+from seawall.resilience.clear_view import ClearView
 from seawall.resilience.clock import Clock
 from seawall.resilience.rate_budget import MemoryRateBudget, RateBudget
 from seawall.resilience.rate_budget_redis import RedisRateBudget
@@ -25,7 +26,7 @@ def breaker_store(clock: Clock, redis: MultiplexedRedis | None) -> BreakerStore:
     if redis is None:
         return memory
     guard = FailOpenGuard("circuit breakers", clock.now)
-    return RedisBreakerStore(redis, fallback=memory, guard=guard)
+    return RedisBreakerStore(redis, fallback=memory, guard=guard, view=ClearView(clock.now))
 
 
 def rate_budget(clock: Clock, redis: MultiplexedRedis | None) -> RateBudget:
@@ -34,7 +35,7 @@ def rate_budget(clock: Clock, redis: MultiplexedRedis | None) -> RateBudget:
     if redis is None:
         return memory
     guard = FailOpenGuard("provider rate budgets", clock.now)
-    return RedisRateBudget(redis, fallback=memory, guard=guard)
+    return RedisRateBudget(redis, fallback=memory, guard=guard, view=ClearView(clock.now))
 
 
 def retry_budget(clock: Clock, settings: ResilienceSettings) -> RetryBudget:

@@ -9,7 +9,9 @@ sixth of that:
 * one connection per process, multiplexed: commands are written back to back and
   replies matched first-in first-out (Redis answers in order), so concurrent
   requests never wait for a free connection;
-* commands issued in the same event-loop turn go out in one write;
+* commands issued in the same event-loop turn go out in one write, and commands
+  from work off the response path (``deferred``: settlements, outcome reports) wait
+  for the next write, or ``DEFER_SECONDS`` at most, instead of costing one of their own;
 * replies are parsed by hiredis;
 * scripts run by EVALSHA, and by EVAL once after a NOSCRIPT (a restarted or flushed
   Redis), which loads them again.
@@ -29,7 +31,9 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -40,6 +44,25 @@ from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = str | bytes | int | float
+
+# The longest a deferred command waits for another write to go out with.
+DEFER_SECONDS = 0.02
+
+_deferred: ContextVar[bool] = ContextVar("seawall_redis_deferred", default=False)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Tasks created inside send their commands with the next write (``DEFER_SECONDS`` at most).
+
+    For work nobody waits for: its commands ride along with the next request's
+    instead of paying a write, a wake-up and a read of their own.
+    """
+    token = _deferred.set(True)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +188,7 @@ class MultiplexedRedis:
         self._connecting: asyncio.Future[_Link] | None = None
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        self._deferred_flush: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -185,7 +209,10 @@ class MultiplexedRedis:
         future: asyncio.Future[Any] = loop.create_future()
         link.waiting.append((future, loop.time() + self._socket_timeout_s))
         self._pending.append(hiredis.pack_command(tuple(command)))  # type: ignore[arg-type]
-        if not self._flush_scheduled:
+        if _deferred.get():
+            if not self._flush_scheduled and self._deferred_flush is None:
+                self._deferred_flush = loop.call_later(DEFER_SECONDS, self._flush)
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         if self._watchdog is None:
@@ -205,6 +232,11 @@ class MultiplexedRedis:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._deferred_flush is not None:
+            self._deferred_flush.cancel()
+            self._deferred_flush = None
+        if not self._pending:
+            return
         # Whatever is pending was queued on the current link: a lost link's are dropped.
         link, data, self._pending = self._link, b"".join(self._pending), []
         if link is not None and link.transport is not None and not link.transport.is_closing():
