@@ -91,6 +91,18 @@ models:
         assert expected in problems
 
 
+def test_a_malformed_redis_url_is_a_configuration_error_without_its_password(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text('stores: {redis_url: "redis://:hunter2@cache:63x79/0"}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    problems = "\n".join(caught.value.problems)
+    assert f"{path}: stores.redis_url: the Redis port must be a number" in problems
+    assert "hunter2" not in problems
+
+
 def test_unreadable_and_invalid_yaml_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_settings(tmp_path / "absent.yaml", {})

@@ -22,7 +22,8 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from seawall.stores import redis_keys
-from seawall.stores.redis_multiplex import Endpoint, MultiplexedRedis
+from seawall.stores.redis_endpoint import Endpoint
+from seawall.stores.redis_multiplex import MultiplexedRedis
 from tests.ports import free_port
 from tests.private_redis import PrivateRedis
 from tests.redis_keyspace import REDIS_URL, delete_prefix

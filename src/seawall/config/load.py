@@ -37,6 +37,7 @@ from seawall.resilience.admission import AdmissionSettings
 from seawall.resilience.backoff import Backoff
 from seawall.resilience.circuit_breaker import BreakerSettings
 from seawall.resilience.rate_budget import RateLimits
+from seawall.stores.redis_endpoint import Endpoint
 
 _T = TypeVar("_T")
 
@@ -290,6 +291,11 @@ def _check_store_urls(reader: _Reader, stores: dict[str, Any]) -> None:
     redis_url = stores.get("redis_url")
     if redis_url is not None and not str(redis_url).startswith(("redis://", "rediss://")):
         reader.problem("stores.redis_url", "must be 'memory' or start with redis:// or rediss://")
+    elif redis_url is not None:
+        try:
+            Endpoint.from_url(str(redis_url))
+        except ValueError as error:
+            reader.problem("stores.redis_url", str(error))
 
 
 def _deployments(

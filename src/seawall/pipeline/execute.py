@@ -25,9 +25,9 @@ waiting, retries and every upstream call; a client that leaves cancels all of it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from seawall.config.schema import Deployment, ProviderKind, ResilienceSettings
 from seawall.errors import (
@@ -49,9 +49,9 @@ from seawall.pipeline.rejections import RejectionLog
 from seawall.pipeline.token_estimate import context_prompt_tokens, output_allowance
 from seawall.providers.base import Backend, ChatResult, ChatStream, EmbeddingResult, JSONObject
 from seawall.resilience.balancer import Balancer
-from seawall.resilience.circuit_breaker import BreakerState, BreakerStore, Permit
+from seawall.resilience.circuit_breaker import BreakerStore, Permit
 from seawall.resilience.clock import Clock
-from seawall.resilience.rate_budget import RateBudget, Reservation
+from seawall.resilience.rate_budget import RateBudget
 from seawall.resilience.retry_budget import RetryBudget
 from seawall.tokens import TokenCounter
 
@@ -128,8 +128,6 @@ class Executor:
         self._backends = dict(backends)
         self._planner = planner
         self._r = resilience
-        # Deployments whose breaker was closed when last asked (by this instance).
-        self._found_closed: set[str] = set()
 
     async def __call__(self, ctx: RequestContext) -> Reply:
         """Answer ``ctx`` from the best candidate that can, within its deadline."""
@@ -195,39 +193,20 @@ class Executor:
             if clock.now() + wait >= request.deadline or not r.retry_budget.try_spend(name):
                 return None
             await clock.sleep(wait)
+        permit = await r.breakers.allow(name, r.settings.breaker)
+        if not permit.allowed:
+            request.open_wait = _shorter(request.open_wait, permit.retry_in)
+            return None
         tokens = self._reserved_tokens(request, deployment)
         # The queue wait is one budget for the whole request, and a slot is only worth
         # booking if the answer can still arrive (at this deployment's usual latency)
         # before the deadline.
         usual = r.balancer.latency(name) or 0.0
-        max_wait = max(
-            0.0,
-            min(
-                r.settings.max_queue_wait_seconds - request.queued,
-                request.deadline - clock.now() - usual,
-            ),
+        max_wait = min(
+            r.settings.max_queue_wait_seconds - request.queued,
+            request.deadline - clock.now() - usual,
         )
-        reservation: Reservation | None
-        if name in self._found_closed:
-            # Closed last time: ask the breaker and book the slot at once (one round trip
-            # to a shared store). Should the breaker have opened, the slot goes unused.
-            permit, reservation = await asyncio.gather(
-                r.breakers.allow(name, r.settings.breaker),
-                r.rates.reserve(name, deployment.limits, tokens, max_wait),
-            )
-        else:
-            permit = await r.breakers.allow(name, r.settings.breaker)
-            reservation = None
-            if permit.allowed:
-                reservation = await r.rates.reserve(name, deployment.limits, tokens, max_wait)
-        if permit.state is BreakerState.CLOSED:
-            self._found_closed.add(name)
-        else:
-            self._found_closed.discard(name)
-        if not permit.allowed:
-            request.open_wait = _shorter(request.open_wait, permit.retry_in)
-            return None
-        assert reservation is not None
+        reservation = await r.rates.reserve(name, deployment.limits, tokens, max(0.0, max_wait))
         if not reservation.granted:
             request.capacity_wait = _shorter(request.capacity_wait, reservation.wait)
             return None
@@ -371,20 +350,14 @@ class Executor:
     async def _report_success(
         self, deployment: Deployment, permit: Permit, reserved: int, used: int | None
     ) -> None:
-        """Tell the breaker and the provider budget an attempt succeeded, all at once.
-
-        Concurrent, so that a shared store sends the calls in one write.
-        """
+        """Tell the breaker and the provider budget an attempt succeeded."""
         r = self._r
         breaker = r.settings.breaker
-        reports: list[Coroutine[Any, Any, object]] = [
-            r.breakers.record(deployment.name, breaker, success=True, probe=permit.probe)
-        ]
+        await r.breakers.record(deployment.name, breaker, success=True, probe=permit.probe)
         if deployment.limits.adaptive:
-            reports.append(r.rates.observe(deployment.name, deployment.limits, rate_limited=False))
+            await r.rates.observe(deployment.name, deployment.limits, rate_limited=False)
         if used is not None:
-            reports.append(self._settle(deployment, reserved, used))
-        await asyncio.gather(*reports)
+            await self._settle(deployment, reserved, used)
 
     async def _settle(self, deployment: Deployment, reserved: int, used: int) -> None:
         if deployment.limits.tpm is not None:

@@ -34,14 +34,14 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from seawall.stores.redis_endpoint import Endpoint
 
 Arg = str | bytes | int | float
 
@@ -63,40 +63,6 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         _deferred.reset(token)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where and how to connect, read from a ``redis://``, ``rediss://`` or ``unix://`` URL."""
-
-    host: str = "127.0.0.1"
-    port: int = 6379
-    path: str | None = None
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @classmethod
-    def from_url(cls, url: str) -> Endpoint:
-        """Parse a Redis URL; ``ValueError`` names what is wrong with it."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} in {url!r}")
-        query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-        in_path = parts.path.lstrip("/") if parts.scheme != "unix" else ""
-        db_text = in_path or query.get("db") or "0"
-        if not db_text.isdigit():
-            raise ValueError(f"the Redis database must be a number, got {db_text!r} in {url!r}")
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 6379,
-            path=parts.path if parts.scheme == "unix" else None,
-            db=int(db_text),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=parts.scheme == "rediss",
-        )
 
 
 class Script:
