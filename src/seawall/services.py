@@ -114,6 +114,7 @@ def build_resilience(
         balancer=Balancer(clock),
         counter=counter,
         rejections=RejectionLog(clock.now),
+        report_after_answer=client is not None,
     )
 
 

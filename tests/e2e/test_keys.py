@@ -157,6 +157,18 @@ def test_the_admin_api_needs_an_admin_key(gateway: ServerProcess) -> None:
     assert admin(gateway, "GET", "/admin/keys", key=boss["key"]).status_code == 200
 
 
+def test_a_client_cannot_claim_another_ip_through_an_untrusted_forwarded_for(
+    gateway: ServerProcess,
+) -> None:
+    # This gateway trusts no proxy: the header from a client on 127.0.0.1 is ignored, so
+    # per-IP limits and the ledger see the real peer (the server adds no rewrite of its own).
+    created = new_key(gateway, tenant="acme", name="spoofer")
+    raw = client(gateway, created["key"]).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=HELLO, extra_headers={"x-forwarded-for": "203.0.113.9"}
+    )
+    assert _record(gateway, raw.headers["x-request-id"])[3] == "127.0.0.1"
+
+
 def test_the_admin_api_explains_bad_input(gateway: ServerProcess) -> None:
     bad_tier = admin(gateway, "POST", "/admin/keys", tenant="acme", tier="platinum")
     assert bad_tier.status_code == 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from seawall.config.schema import Deployment, Timeouts
@@ -158,3 +159,33 @@ def test_an_exhausted_quota_keeps_its_code_so_the_deployment_is_parked() -> None
     error = map_error(deployment, 429, _proxy({"retry-after": "20"}), body)
     assert isinstance(error, UpstreamRateLimited)
     assert (error.code, error.retry_after) == ("insufficient_quota", 20.0)
+
+
+async def test_cookies_an_upstream_sets_are_never_sent_on_later_requests(
+    backend: OpenAIBackend,
+) -> None:
+    # One pooled session serves every client: a cookie from one answer must not ride
+    # along on the next client's request.
+    cookies_seen: list[str | None] = []
+
+    async def chat(request: web.Request) -> web.Response:
+        cookies_seen.append(request.headers.get("Cookie"))
+        answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+        response = web.json_response(answer)
+        response.set_cookie("session", "tenant-a-secret")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        # A host name: cookie jars keep no cookies from bare IP addresses.
+        upstream = deployment(f"http://localhost:{port}/v1")
+        await backend.chat(upstream, CHAT)
+        await backend.chat(upstream, CHAT)
+    finally:
+        await runner.cleanup()
+    assert cookies_seen == [None, None]

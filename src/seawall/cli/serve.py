@@ -75,6 +75,9 @@ def _server_options(settings: Settings) -> dict[str, Any]:
         # httptools, with a response's writes of one loop turn sent together.
         "http": COALESCING_HTTPTOOLS,
         "access_log": False,
+        # Seawall resolves X-Forwarded-For itself, trusting only tenancy.trusted_proxies;
+        # uvicorn's own rewrite (on by default, trusting 127.0.0.1) would bypass that.
+        "proxy_headers": False,
         "log_level": settings.server.log_level,
         "timeout_graceful_shutdown": 30,
     }

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from seawall.control.key_requests import key_json, key_request, parse_duration
 from seawall.errors import InvalidRequest, NotFound, PermissionDenied, SeawallError
 from seawall.http.body import read_body
-from seawall.http.identity import request_identity
+from seawall.http.identity import identity_of
 from seawall.http.request_id import SCOPE_KEY
 from seawall.http.responses import as_seawall_error, json_response, openai_error
 from seawall.inbound.json_body import parse_object
@@ -39,7 +39,7 @@ def admin_endpoint(
     async def endpoint(request: Request) -> Response:
         try:
             current = services()
-            identity = request_identity(request, current.tenancy.client_address)
+            identity = identity_of(request, current.tenancy.client_address)
             principal = await current.tenancy.authenticate.principal(identity, "admin")
             if not principal.admin:
                 raise PermissionDenied(
@@ -58,7 +58,7 @@ def admin_endpoint(
 
 async def json_body(request: Request, services: Services) -> dict[str, Any]:
     """The request's JSON object (an empty body reads as {})."""
-    raw = await read_body(request, services.settings.server.max_body_bytes)
+    raw = await read_body(request.headers, request.receive, services.settings.server.max_body_bytes)
     return parse_object(raw) if raw.strip() else {}
 
 

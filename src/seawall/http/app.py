@@ -17,7 +17,8 @@ from seawall.errors import MethodNotAllowed, NotFound, SeawallError
 from seawall.http.gateway import Gateway
 from seawall.http.request_id import RequestIdMiddleware
 from seawall.http.responses import anthropic_error, openai_error
-from seawall.http.routes import routes
+from seawall.http.routes import routes, serving_endpoints
+from seawall.http.serving_app import ServingApp
 from seawall.services import start_services
 
 
@@ -54,7 +55,7 @@ def freeze_startup_objects() -> None:
 
 def build_app(
     settings: Settings, master_key: str, *, migrate: bool = True, freeze_heap: bool = False
-) -> Starlette:
+) -> ServingApp:
     """A Seawall app that opens its services on start-up and closes them on shutdown.
 
     ``freeze_heap`` is for the serving process: see ``freeze_startup_objects``.
@@ -73,9 +74,11 @@ def build_app(
             gateway.attach(None)
             await services.aclose()
 
-    return Starlette(
-        routes=routes(gateway),
+    serving = serving_endpoints(gateway)
+    app = Starlette(
+        routes=routes(gateway, serving),
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={404: _http_error, 405: _http_error},
         lifespan=lifespan,
     )
+    return ServingApp(app, serving)

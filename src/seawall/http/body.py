@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.types import Receive
 
-from seawall.errors import BodyTooLarge
+from seawall.errors import BodyTooLarge, ClientDisconnected
+from seawall.http.incoming import HeaderLookup
 
 
 def _too_large(size: int, limit: int) -> BodyTooLarge:
@@ -15,16 +16,21 @@ def _too_large(size: int, limit: int) -> BodyTooLarge:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or ``BodyTooLarge`` as soon as it exceeds ``limit`` bytes."""
-    declared = request.headers.get("content-length")
+async def read_body(headers: HeaderLookup, receive: Receive, limit: int) -> bytes:
+    """The whole body from the ASGI channel, or ``BodyTooLarge`` once it exceeds ``limit``."""
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected("The client disconnected while sending the request body.")
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(size, limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

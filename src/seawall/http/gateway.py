@@ -13,8 +13,8 @@ from seawall.config.schema import Operation
 from seawall.errors import ModelNotFound, SeawallError, ServiceUnavailable
 from seawall.http.body import read_body
 from seawall.http.disconnect import unless_client_leaves
-from seawall.http.identity import request_identity
-from seawall.http.request_id import SCOPE_KEY
+from seawall.http.identity import identity_of, request_identity
+from seawall.http.incoming import Incoming
 from seawall.http.request_options import read_deadline, read_priority
 from seawall.http.responses import (
     SSE_HEADERS,
@@ -59,27 +59,29 @@ class Gateway:
         self._services = services
 
     async def _run(
-        self, request: Request, protocol: Protocol, operation: Operation
+        self, incoming: Incoming, protocol: Protocol, operation: Operation
     ) -> tuple[RequestContext, Reply]:
         services = self.services
-        headers = request.headers
+        headers = incoming.headers
         ctx = RequestContext(
-            request_id=request.scope[SCOPE_KEY],
+            request_id=incoming.request_id,
             protocol=protocol,
             operation=operation,
-            raw_body=await read_body(request, services.settings.server.max_body_bytes),
-            identity=request_identity(request, services.tenancy.client_address),
+            raw_body=await read_body(
+                headers, incoming.receive, services.settings.server.max_body_bytes
+            ),
+            identity=request_identity(headers, incoming.peer, services.tenancy.client_address),
             deadline=read_deadline(headers, services.resilience.clock.now()),
             priority=read_priority(headers),
         )
-        return ctx, await unless_client_leaves(request.receive, services.pipeline.run(ctx))
+        return ctx, await unless_client_leaves(incoming.receive, services.pipeline.run(ctx))
 
-    async def chat_completions(self, request: Request) -> Response:
+    async def chat_completions(self, incoming: Incoming) -> Response:
         """POST /v1/chat/completions."""
         try:
-            ctx, reply = await self._run(request, "openai", "chat")
+            ctx, reply = await self._run(incoming, "openai", "chat")
         except Exception as exc:
-            return openai_error(as_seawall_error(exc, request.scope[SCOPE_KEY]))
+            return openai_error(as_seawall_error(exc, incoming.request_id))
         if isinstance(reply, ChatResult):
             return json_response(reply.body, headers=ctx.response_headers)
         assert not isinstance(reply, EmbeddingResult)
@@ -89,21 +91,21 @@ class Gateway:
             headers={**SSE_HEADERS, **ctx.response_headers},
         )
 
-    async def embeddings(self, request: Request) -> Response:
+    async def embeddings(self, incoming: Incoming) -> Response:
         """POST /v1/embeddings."""
         try:
-            ctx, reply = await self._run(request, "openai", "embeddings")
+            ctx, reply = await self._run(incoming, "openai", "embeddings")
         except Exception as exc:
-            return openai_error(as_seawall_error(exc, request.scope[SCOPE_KEY]))
+            return openai_error(as_seawall_error(exc, incoming.request_id))
         assert isinstance(reply, EmbeddingResult)
         return json_response(reply.body, headers=ctx.response_headers)
 
-    async def messages(self, request: Request) -> Response:
+    async def messages(self, incoming: Incoming) -> Response:
         """POST /v1/messages (Anthropic's wire format)."""
         try:
-            ctx, reply = await self._run(request, "anthropic", "chat")
+            ctx, reply = await self._run(incoming, "anthropic", "chat")
         except Exception as exc:
-            return anthropic_error(as_seawall_error(exc, request.scope[SCOPE_KEY]))
+            return anthropic_error(as_seawall_error(exc, incoming.request_id))
         model = str(ctx.body.get("model"))
         if isinstance(reply, ChatResult):
             return json_response(render_message(reply.body, model), headers=ctx.response_headers)
@@ -117,7 +119,7 @@ class Gateway:
 
     async def _authenticated(self, request: Request) -> tuple[Services, Principal]:
         services = self.services
-        identity = request_identity(request, services.tenancy.client_address)
+        identity = identity_of(request, services.tenancy.client_address)
         return services, await services.tenancy.authenticate.principal(identity, "models")
 
     async def list_models(self, request: Request) -> Response:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 
-from starlette.datastructures import Headers
-
 from seawall.errors import InvalidRequest
+from seawall.http.incoming import HeaderLookup
 from seawall.resilience.admission import Priority
 
 DEADLINE_HEADER = "x-seawall-deadline-ms"
 
 
-def read_deadline(headers: Headers, now: float) -> float | None:
+def read_deadline(headers: HeaderLookup, now: float) -> float | None:
     """The absolute deadline (in ``now``'s clock) from ``x-seawall-deadline-ms``, or None."""
     raw = headers.get(DEADLINE_HEADER)
     if raw is None:
@@ -30,6 +29,6 @@ def read_deadline(headers: Headers, now: float) -> float | None:
     return now + milliseconds / 1000.0
 
 
-def read_priority(headers: Headers) -> Priority:
+def read_priority(headers: HeaderLookup) -> Priority:
     """The admission priority from ``x-seawall-priority`` (normal when absent)."""
     return Priority.parse(headers.get("x-seawall-priority"))

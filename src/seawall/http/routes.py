@@ -7,14 +7,22 @@ from starlette.routing import Route
 from seawall.control.admin_routes import admin_routes
 from seawall.http.gateway import Gateway
 from seawall.http.health import Readiness, live
+from seawall.http.serving_app import ServingEndpoint
 
 
-def routes(gateway: Gateway) -> list[Route]:
-    """Every path Seawall serves."""
+def serving_endpoints(gateway: Gateway) -> dict[str, ServingEndpoint]:
+    """The POST paths that serve model calls: the hot path (see ``serving_app``)."""
+    return {
+        "/v1/chat/completions": ServingEndpoint(gateway.chat_completions),
+        "/v1/embeddings": ServingEndpoint(gateway.embeddings),
+        "/v1/messages": ServingEndpoint(gateway.messages),
+    }
+
+
+def routes(gateway: Gateway, serving: dict[str, ServingEndpoint]) -> list[Route]:
+    """Every path Seawall serves; ``serving`` are mounted here too, for 405 and redirects."""
     return [
-        Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
-        Route("/v1/embeddings", gateway.embeddings, methods=["POST"]),
-        Route("/v1/messages", gateway.messages, methods=["POST"]),
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in serving.items()),
         Route("/v1/models", gateway.list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", gateway.retrieve_model, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-
 from seawall.config import load_from_environment
 from seawall.http.app import build_app
+from seawall.http.serving_app import ServingApp
 
 
-def create_app() -> Starlette:
+def create_app() -> ServingApp:
     """Settings from the environment the parent prepared; migrations already ran."""
     settings = load_from_environment()
     assert settings.master_key, "the parent process passes the master key"

@@ -81,6 +81,9 @@ class Resilience:
     rejections: RejectionLog
     # Success reports and settlements, off the response path.
     background: Background = field(default_factory=Background)
+    # Whether success reports go to ``background``: yes when they are Redis round trips
+    # the answer need not wait for; in memory they cost less done at once than a task.
+    report_after_answer: bool = True
 
 
 @dataclass(slots=True)
@@ -269,7 +272,7 @@ class Executor:
         r.balancer.finished(name, clock.now() - started)
         ctx.attempts.append(f"{name}:200")
         used = reply.usage.total_tokens if isinstance(reply, ChatResult | EmbeddingResult) else None
-        if permit.probe:
+        if permit.probe or not r.report_after_answer:
             # A probe's success closes the breaker: later requests should find it closed.
             await self._report_success(deployment, permit, tokens, used)
         else:

@@ -36,9 +36,7 @@ class Pipeline:
         handler = terminal
         for stage in reversed(stages):
             handler = stage.wrap(handler)
-        self._handler = handler
+        # Carries one request through every stage (the outermost stage's handler itself:
+        # each layer of a coroutine chain is paid again whenever the request resumes).
+        self.run: Handler = handler
         self.stage_names = tuple(stage.name for stage in stages)
-
-    async def run(self, ctx: RequestContext) -> Reply:
-        """Carry one request through every stage."""
-        return await self._handler(ctx)

@@ -48,6 +48,11 @@ class Quotas:
             else:
                 booking, reservation = await _both(ctx, limits, budget, booking_call, hold_call)
 
+            if reservation is None:
+                return await limits.around(ctx, booking, call_next)
+            if booking is None or booking.tokens is None:
+                return await budget.around(ctx, reservation, call_next)
+
             async def after_limits(ctx: RequestContext) -> Reply:
                 return await budget.around(ctx, reservation, call_next)
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 from seawall.config.schema import Deployment, Timeouts
 from seawall.errors import (
@@ -76,6 +77,8 @@ class HttpTransport:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
+        # Parsed once: a deployment posts to the same few URLs all its life.
+        self._urls: dict[str, URL] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -84,7 +87,11 @@ class HttpTransport:
                 limit=self._connections, keepalive_timeout=30, ttl_dns_cache=300
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, skip_auto_headers=("User-Agent",), auto_decompress=True
+                connector=connector,
+                skip_auto_headers=("User-Agent",),
+                auto_decompress=True,
+                # Cookies an upstream sets must not ride along on other clients' requests.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
@@ -100,6 +107,12 @@ class HttpTransport:
             self._timeouts[deployment.name] = timeout
         return timeout
 
+    def _url(self, url: str) -> URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = URL(url)
+        return parsed
+
     async def post(
         self,
         deployment: Deployment,
@@ -112,7 +125,7 @@ class HttpTransport:
         with transport_errors(deployment, "response headers"):
             async with asyncio.timeout(deployment.timeouts.first_byte):
                 response = await self._client().post(
-                    url, data=payload, headers=headers, timeout=self._timeout(deployment)
+                    self._url(url), data=payload, headers=headers, timeout=self._timeout(deployment)
                 )
         if response.status >= 400:
             with transport_errors(deployment, "error body"):

@@ -1,0 +1,65 @@
+"""Seawall's ASGI entry point: the serving endpoints straight, everything else through Starlette.
+
+A chat completion is the request Seawall exists for, and Starlette's layers around
+it (error and exception middleware, the request-id middleware, the router, the
+request and response objects and the send wrappers each layer adds) cost about a
+tenth of its CPU (docs/performance.md). ``ServingApp`` hands a POST to one of the
+serving paths straight to its ``ServingEndpoint``; any other request, and a serving
+path with any other method (405), goes through the Starlette app, where the same
+endpoints are mounted as routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from seawall.http.incoming import Incoming
+from seawall.http.request_id import SCOPE_KEY
+from seawall.pipeline.context import new_request_id
+
+Handler = Callable[[Incoming], Awaitable[Response]]
+
+
+class ServingEndpoint:
+    """One serving route as an ASGI app; stamps ``x-request-id`` on its response itself."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Set by RequestIdMiddleware when the request came through Starlette.
+        request_id = scope.get(SCOPE_KEY)
+        if request_id is None:
+            request_id = scope[SCOPE_KEY] = new_request_id()
+        response = await self._handler(Incoming.of(scope, receive, request_id))
+        response.raw_headers.append((b"x-request-id", request_id.encode()))
+        if isinstance(response, StreamingResponse):
+            await response(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class ServingApp:
+    """POSTs to a serving path go to their endpoint; everything else to ``app``."""
+
+    def __init__(self, app: ASGIApp, endpoints: Mapping[str, ServingEndpoint]) -> None:
+        self.app = app
+        self._endpoints = dict(endpoints)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._endpoints.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
