@@ -265,14 +265,13 @@ class AnthropicBackend:
     async def chat(self, deployment: Deployment, body: JSONObject) -> ChatResult:
         """One message, answered as an OpenAI chat completion."""
         request = messages_request(deployment, body)
-        response = await self._transport.post(
+        raw = await self._transport.exchange(
             deployment,
             self._url(deployment),
             self._request_headers(deployment),
             orjson.dumps(request),
             map_error,
         )
-        raw = await self._transport.read(deployment, response)
         try:
             answer = orjson.loads(raw)
         except orjson.JSONDecodeError:

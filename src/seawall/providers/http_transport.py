@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from seawall.config.schema import Deployment, Timeouts
@@ -25,6 +25,7 @@ from seawall.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from seawall.providers.http_exchange import ExchangeFailed, ExchangePool, ExchangeTimedOut, Target
 
 StatusMapper = Callable[[Deployment, int, "CIMultiDictProxy[str]", bytes], SeawallError]
 
@@ -65,7 +66,7 @@ def _limit(timeouts: Timeouts, phase: str) -> float:
         return timeouts.connect
     if phase == "response headers":
         return timeouts.first_byte
-    if phase == "stream":
+    if phase in ("stream", "response body"):
         return timeouts.between_chunks
     return timeouts.total
 
@@ -79,6 +80,8 @@ class HttpTransport:
         self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
         # Parsed once: a deployment posts to the same few URLs all its life.
         self._urls: dict[str, URL] = {}
+        self._targets: dict[str, Target] = {}
+        self._exchanges = ExchangePool()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -134,16 +137,49 @@ class HttpTransport:
             raise map_status(deployment, response.status, response.headers, raw)
         return response
 
-    async def read(self, deployment: Deployment, response: aiohttp.ClientResponse) -> bytes:
-        """The whole body of a successful response."""
-        with transport_errors(deployment, "response body"):
-            try:
-                return await response.read()
-            finally:
-                response.release()
+    async def exchange(
+        self,
+        deployment: Deployment,
+        url: str,
+        headers: dict[str, str],
+        payload: bytes,
+        map_status: StatusMapper,
+    ) -> bytes:
+        """POST and read the whole answer (``http_exchange``); its body when the status < 400."""
+        target = self._targets.get(url)
+        if target is None:
+            target = self._targets[url] = Target.parse(url)
+        phases = deployment.timeouts
+        try:
+            answer = await self._exchanges.post(
+                target,
+                headers,
+                payload,
+                connect_timeout=phases.connect,
+                head_timeout=phases.first_byte,
+                body_timeout=phases.between_chunks,
+            )
+        except ExchangeTimedOut as exc:
+            raise UpstreamTimeout(
+                f"Deployment '{deployment.name}' timed out waiting for the {exc.phase} "
+                f"(limit {_limit(phases, exc.phase):g}s)."
+            ) from None
+        except ExchangeFailed as exc:
+            if exc.phase == "connect":
+                raise UpstreamUnavailable(
+                    f"Could not connect to deployment '{deployment.name}': {exc.reason}."
+                ) from None
+            raise UpstreamError(
+                f"Deployment '{deployment.name}' failed during the {exc.phase}: {exc.reason}."
+            ) from None
+        if answer.status >= 400:
+            upstream_headers = CIMultiDictProxy(CIMultiDict(answer.headers))
+            raise map_status(deployment, answer.status, upstream_headers, answer.body)
+        return answer.body
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
+        self._exchanges.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

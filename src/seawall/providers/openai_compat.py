@@ -118,14 +118,13 @@ class OpenAIBackend:
         return headers
 
     async def _post_json(self, deployment: Deployment, path: str, body: JSONObject) -> JSONObject:
-        response = await self._transport.post(
+        raw = await self._transport.exchange(
             deployment,
             self._url(deployment, path),
             self._request_headers(deployment),
             orjson.dumps(body),
             map_error,
         )
-        raw = await self._transport.read(deployment, response)
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError:
