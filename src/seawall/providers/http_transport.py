@@ -1,6 +1,8 @@
-"""HTTP to upstream providers: one pooled session, per-phase timeouts, errors mapped once.
+"""HTTP to upstream providers: pooled connections, per-phase timeouts, errors mapped once.
 
-Phases: ``connect`` (TCP and TLS), ``first_byte`` (request sent until response
+A non-streaming call is one ``exchange`` on a keep-alive connection of
+``http_exchange`` (the hot path); a stream is ``post`` on an aiohttp session and read
+with ``sse_events``. Phases: ``connect`` (TCP and TLS), ``first_byte`` (request sent until response
 headers), ``between_chunks`` (silence while reading the body or a stream) and
 ``total``. Transport failures (refused, reset, timeouts) become Seawall errors
 here and nowhere else; HTTP error statuses are mapped by the provider's own
@@ -72,7 +74,11 @@ def _limit(timeouts: Timeouts, phase: str) -> float:
 
 
 class HttpTransport:
-    """A pooled aiohttp session shared by every HTTP deployment of a provider kind."""
+    """Pooled connections shared by every HTTP deployment of a provider kind.
+
+    ``connections`` caps the aiohttp session's (streams); exchanges open a connection
+    per concurrent call and keep up to ``http_exchange.MAX_IDLE_PER_ORIGIN`` idle.
+    """
 
     def __init__(self, connections: int = 512) -> None:
         self._connections = connections
