@@ -70,6 +70,20 @@ def then_close(reply: Reply) -> Reply:
     return closing
 
 
+def first_byte_of_100(*, then_close: bool) -> Reply:
+    """Headers promising 100 bytes, one byte of body, then a close or a long silence."""
+
+    async def reply(writer: asyncio.StreamWriter, request: bytes) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()
+        if then_close:
+            writer.close()
+        else:
+            await asyncio.sleep(5)
+
+    return reply
+
+
 async def silence(writer: asyncio.StreamWriter, request: bytes) -> None:
     await asyncio.sleep(5)
 
@@ -178,12 +192,7 @@ async def test_silence_before_the_headers_is_a_first_byte_timeout(
 async def test_silence_in_the_middle_of_a_body_is_a_timeout(
     serve: Callable[..., Awaitable[RawServer]], transport: HttpTransport
 ) -> None:
-    async def half(writer: asyncio.StreamWriter, request: bytes) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    server = await serve(half)
+    server = await serve(first_byte_of_100(then_close=False))
     with pytest.raises(UpstreamTimeout, match="response body"):
         await post(transport, server, between_chunks=0.2)
 
@@ -191,13 +200,8 @@ async def test_silence_in_the_middle_of_a_body_is_a_timeout(
 async def test_a_body_cut_short_or_garbled_is_an_upstream_error(
     serve: Callable[..., Awaitable[RawServer]], transport: HttpTransport
 ) -> None:
-    async def cut(writer: asyncio.StreamWriter, request: bytes) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
-        await writer.drain()
-        writer.close()
-
     with pytest.raises(UpstreamError, match="closed the connection"):
-        await post(transport, await serve(cut))
+        await post(transport, await serve(first_byte_of_100(then_close=True)))
 
     async def garbled(writer: asyncio.StreamWriter, request: bytes) -> None:
         writer.write(b"SMTP ready\r\n\r\n")

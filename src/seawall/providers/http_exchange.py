@@ -32,7 +32,7 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 
 
 class ExchangeFailed(Exception):
-    """The connection failed: ``phase`` is "connect", "response headers" or "response body"."""
+    """The connection failed: ``phase`` is "connection", "response headers" or "response body"."""
 
     def __init__(self, phase: str, reason: str) -> None:
         super().__init__(reason)
@@ -265,7 +265,7 @@ class ExchangePool:
         except TimeoutError:
             raise ExchangeTimedOut("connection") from None
         except OSError as exc:
-            raise ExchangeFailed("connect", str(exc) or type(exc).__name__) from None
+            raise ExchangeFailed("connection", str(exc) or type(exc).__name__) from None
         return connection
 
     def close(self) -> None:

@@ -171,7 +171,7 @@ class HttpTransport:
                 f"(limit {_limit(phases, exc.phase):g}s)."
             ) from None
         except ExchangeFailed as exc:
-            if exc.phase == "connect":
+            if exc.phase == "connection":
                 raise UpstreamUnavailable(
                     f"Could not connect to deployment '{deployment.name}': {exc.reason}."
                 ) from None
