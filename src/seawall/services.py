@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from seawall.cache.invalidation import SqlInvalidations
+from seawall.cache.parts import build_cache
 from seawall.config.schema import ProviderKind, Settings
 from seawall.inbound.anthropic_messages import decode_messages
 from seawall.inbound.openai_requests import decode_chat, decode_embeddings
@@ -18,6 +20,7 @@ from seawall.pipeline.admit import Admit
 from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.authorize import Authorize
 from seawall.pipeline.budget import Budget
+from seawall.pipeline.cache import ResponseCache
 from seawall.pipeline.candidates import CandidatePlanner
 from seawall.pipeline.decode import Decode
 from seawall.pipeline.execute import Executor, Resilience
@@ -64,10 +67,15 @@ class Services:
     records: SqlRecordStore
     writer: RecordWriter
     redis: RedisConnection | None
+    # The response cache and its invalidation table (None: caching is off).
+    cache: ResponseCache | None = None
+    invalidations: SqlInvalidations | None = None
 
     async def aclose(self) -> None:
         """Settle budgets, flush records, then release upstream connections, models and pools."""
         await self.tenancy.aclose()
+        if self.cache is not None:
+            await self.cache.invalidations.aclose()
         await self.resilience.background.drain()
         await self.writer.aclose()
         for backend in self.backends.values():
@@ -129,11 +137,14 @@ def build_pipeline(
     *,
     limits: ClientRateLimit | None = None,
     budget: Budget | None = None,
+    cache: ResponseCache | None = None,
 ) -> Pipeline:
     """The stages, in order; later capabilities insert theirs here.
 
     Client limits and budgets come after routing (their estimates need the model) and
-    inside recording (their refusals are recorded like any failure).
+    inside recording (their refusals are recorded like any failure). The cache comes
+    after routing (its key names the model) and before limits and budgets (a hit
+    costs nothing upstream).
     """
     decode = Decode(
         {
@@ -151,6 +162,7 @@ def build_pipeline(
             decode,
             Authorize(),
             Route(table),
+            *([cache] if cache is not None else []),
             *_quota_stages(limits, budget),
         ],
         Executor(backends, planner, resilience),
@@ -203,6 +215,12 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         rejections=resilience.rejections,
     )
     await tenancy.start()
+    cache, invalidations = None, None
+    if settings.cache.enabled:
+        cache, invalidations = build_cache(
+            settings.cache, engine, redis.client if redis is not None else None, clock
+        )
+        await cache.invalidations.start()
     pipeline = build_pipeline(
         tenancy.authenticate,
         writer,
@@ -213,6 +231,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         prices,
         limits=tenancy.limits,
         budget=tenancy.budget,
+        cache=cache,
     )
     return Services(
         settings=settings,
@@ -226,4 +245,6 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         records=records,
         writer=writer,
         redis=redis,
+        cache=cache,
+        invalidations=invalidations,
     )

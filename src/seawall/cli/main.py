@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from seawall.cli import budgets, config_check, keys, serve, simulate, usage
+from seawall.cli import budgets, cache, config_check, keys, serve, simulate, usage
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     keys.register(subparsers)
     budgets.register(subparsers)
     usage.register(subparsers)
+    cache.register(subparsers)
     return root
 
 

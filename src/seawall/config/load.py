@@ -16,6 +16,7 @@ from typing import Any, TypeVar, get_args
 
 import yaml
 
+from seawall.config.cache import CacheSettings
 from seawall.config.defaults import local_deployments, one_to_one_models, provider_deployments
 from seawall.config.router_load import check_routers, is_router, read_router
 from seawall.config.schema import (
@@ -54,6 +55,7 @@ _TOP_LEVEL = {
     "local_models",
     "resilience",
     "tenancy",
+    "cache",
 }
 _STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -227,6 +229,7 @@ def load_settings(
     models = _models(reader, document, deployments)
     resilience = _resilience(reader, document.get("resilience"))
     tenancy = read_tenancy(reader, document.get("tenancy"), set(models))
+    cache = _cache(reader, document.get("cache"))
     master_key = document.get("master_key") or environ.get("SEAWALL_MASTER_KEY") or None
     if master_key is not None and len(str(master_key)) < 16:
         reader.problem("master_key", "must be at least 16 characters long")
@@ -242,8 +245,19 @@ def load_settings(
         models=models,
         resilience=resilience or ResilienceSettings(),
         tenancy=tenancy,
+        cache=cache or CacheSettings(),
         source=source,
     )
+
+
+def _cache(reader: _Reader, raw: Any) -> CacheSettings | None:
+    settings = reader.build("cache", CacheSettings, raw)
+    if settings is None:
+        return None
+    for name in ("ttl_seconds", "max_entries", "max_bytes", "invalidation_refresh_seconds"):
+        if getattr(settings, name) <= 0:
+            reader.problem(f"cache.{name}", "must be more than 0")
+    return settings
 
 
 def _resilience(reader: _Reader, raw: Any) -> ResilienceSettings | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from seawall.config.cache import CacheSettings
 from seawall.config.tenancy import TenancySettings
 from seawall.resilience.admission import AdmissionSettings
 from seawall.resilience.backoff import Backoff
@@ -151,6 +152,7 @@ class Settings:
     models: dict[str, PublicModel]
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     tenancy: TenancySettings = field(default_factory=TenancySettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
     source: str = "<embedded default>"
 
     def deployments_for(self, model: PublicModel) -> tuple[Deployment, ...]:

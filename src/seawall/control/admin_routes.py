@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from seawall.control import admin_api, admin_budgets, admin_usage
+from seawall.control import admin_api, admin_budgets, admin_cache, admin_usage
 from seawall.control.admin_api import ServicesSource, admin_endpoint
 
 
@@ -27,4 +27,6 @@ def admin_routes(services: ServicesSource) -> list[Route]:
         route("/admin/budgets/{budget_id}", admin_budgets.delete_budget, "DELETE"),
         route("/admin/usage", admin_usage.list_reports, "GET"),
         route("/admin/usage/{report}", admin_usage.usage_report, "GET"),
+        route("/admin/cache", admin_cache.cache_status, "GET"),
+        route("/admin/cache/invalidate", admin_cache.invalidate, "POST", 201),
     ]

@@ -73,6 +73,7 @@ class Gateway:
             identity=request_identity(headers, incoming.peer, services.tenancy.client_address),
             deadline=read_deadline(headers, services.resilience.clock.now()),
             priority=read_priority(headers),
+            cache_control=headers.get("cache-control"),
         )
         return ctx, await unless_client_leaves(incoming.receive, services.pipeline.run(ctx))
 

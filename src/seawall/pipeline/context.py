@@ -68,6 +68,9 @@ class RequestContext:
     cost_usd: float = 0.0
     # The complexity router's decision, when a routed model chose the deployment.
     route_decision: str | None = None
+    # The request's Cache-Control header, and what the cache did (x-seawall-cache).
+    cache_control: str | None = None
+    cache: str | None = None
     first_byte_at: float | None = None
     status_code: int = 200
     error_type: str | None = None

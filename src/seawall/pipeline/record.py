@@ -69,6 +69,7 @@ def build_record(ctx: RequestContext) -> RequestRecord:
         client_ip=ctx.identity.client_ip,
         cost_usd=ctx.cost_usd,
         route_decision=ctx.route_decision,
+        cache=ctx.cache,
     )
 
 

@@ -39,6 +39,8 @@ class RequestRecord:
     cost_usd: float = 0.0
     # The complexity router's choice, e.g. "cheap score=0.21", when one routed it.
     route_decision: str | None = None
+    # The cache's part: hit-exact, hit-semantic, miss or bypass (None: no cache).
+    cache: str | None = None
 
 
 class RecordStore(Protocol):

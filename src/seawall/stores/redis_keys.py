@@ -20,3 +20,5 @@ BUDGET = PREFIX + "budget:"
 LIMIT = PREFIX + "limit:"
 # Failed authentication attempts, per client IP.
 AUTH_FAILURES = PREFIX + "authfail:"
+# Cached answers, per scope and request key.
+CACHE = PREFIX + "cache:"

@@ -60,6 +60,7 @@ requests = Table(
     Column("client_ip", Text),
     Column("cost_usd", Double, nullable=False, server_default="0"),
     Column("route_decision", Text),
+    Column("cache", Text),
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_tenant_id", "tenant_id", "created_at"),
 )
@@ -105,4 +106,16 @@ budgets = Table(
     Column("hard_usd", Double),
     Column("created_at", Double, nullable=False),
     UniqueConstraint("scope", "subject", "period", name="uq_budgets_scope"),
+)
+
+# Cache invalidations: entries stored before ``stored_before`` that match the tenant and
+# model (NULL: any) are stale. Kept until no such entry can be alive.
+cache_invalidations = Table(
+    "cache_invalidations",
+    metadata,
+    Column("invalidation_id", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("model", Text),
+    Column("stored_before", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
 )

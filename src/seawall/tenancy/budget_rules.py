@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from seawall.stores.periodic_reload import PeriodicReload
 from seawall.stores.tables import budgets
 from seawall.tenancy.budgets import BudgetRule, Period, Scope, WallClock
 
@@ -120,10 +121,10 @@ def _rule(row: Any) -> BudgetRule:
 class CachedBudgetRules:
     """``BudgetRuleLookup`` from memory, reloaded every ``refresh_s`` in the background.
 
-    ``start`` loads the rules before serving and starts the reloads, so a change made
-    by any instance or the CLI applies everywhere within ``refresh_s``, whether or not
-    traffic flows. A failed reload keeps the rules it had (``refresh_failures`` counts
-    it) and tries again at the next interval.
+    ``start`` loads the rules before serving and starts the reloads
+    (``stores.periodic_reload``), so a change made by any instance or the CLI applies
+    everywhere within ``refresh_s``. A failed reload keeps the rules it had
+    (``refresh_failures`` counts it).
     """
 
     def __init__(
@@ -133,20 +134,19 @@ class CachedBudgetRules:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         refresh_s: float = DEFAULT_REFRESH_S,
     ) -> None:
-        self.refresh_failures = 0
         self._load = load
-        self._sleep = sleep
-        self._refresh_s = refresh_s
         self._index: dict[tuple[str, str], tuple[BudgetRule, ...]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._reloads = PeriodicReload("budget rules", self.refresh, refresh_s, sleep=sleep)
+
+    @property
+    def refresh_failures(self) -> int:
+        """Background reloads that failed."""
+        return self._reloads.failures
 
     async def start(self) -> None:
         """Load every rule now (raises if the load fails), then keep reloading."""
         await self.refresh()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._reload_forever(), name="seawall-budget-rules"
-            )
+        self._reloads.start()
 
     async def refresh(self) -> None:
         """Load every rule now (raises if the load fails)."""
@@ -162,20 +162,4 @@ class CachedBudgetRules:
 
     async def aclose(self) -> None:
         """Stop reloading."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    async def _reload_forever(self) -> None:
-        while True:
-            await self._sleep(self._refresh_s)
-            try:
-                await self.refresh()
-            except Exception as exc:
-                self.refresh_failures += 1
-                logger.warning(
-                    "budgets: could not reload budget rules (%s: %s); keeping the ones loaded",
-                    type(exc).__name__,
-                    exc,
-                )
+        await self._reloads.aclose()

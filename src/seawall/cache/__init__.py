@@ -1,0 +1,1 @@
+"""Response caching: answers to repeated requests, without a call upstream."""
