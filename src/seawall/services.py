@@ -20,7 +20,7 @@ from seawall.pipeline.admit import Admit
 from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.authorize import Authorize
 from seawall.pipeline.budget import Budget
-from seawall.pipeline.cache import ResponseCache
+from seawall.pipeline.cache import CacheFieldRemover, ResponseCache
 from seawall.pipeline.candidates import CandidatePlanner
 from seawall.pipeline.decode import Decode
 from seawall.pipeline.execute import Executor, Resilience
@@ -75,7 +75,7 @@ class Services:
         """Settle budgets, flush records, then release upstream connections, models and pools."""
         await self.tenancy.aclose()
         if self.cache is not None:
-            await self.cache.invalidations.aclose()
+            await self.cache.aclose()
         await self.resilience.background.drain()
         await self.writer.aclose()
         for backend in self.backends.values():
@@ -162,7 +162,7 @@ def build_pipeline(
             decode,
             Authorize(),
             Route(table),
-            *([cache] if cache is not None else []),
+            cache if cache is not None else CacheFieldRemover(),
             *_quota_stages(limits, budget),
         ],
         Executor(backends, planner, resilience),
@@ -220,7 +220,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         cache, invalidations = build_cache(
             settings.cache, engine, redis.client if redis is not None else None, clock
         )
-        await cache.invalidations.start()
+        await cache.start()
     pipeline = build_pipeline(
         tenancy.authenticate,
         writer,

@@ -8,6 +8,9 @@ import pytest
 
 from seawall.cache.policy import BODY_FIELD, Directive, deterministic, directive_of
 from seawall.errors import InvalidRequest
+from seawall.pipeline.cache import CacheFieldRemover
+from seawall.pipeline.context import Identity, RequestContext
+from seawall.providers.base import ChatResult, Usage
 
 
 @pytest.mark.parametrize(
@@ -57,3 +60,16 @@ def test_lookup_is_skipped_by_no_cache_and_no_store() -> None:
 )
 def test_deterministic_requests(body: dict[str, Any], expected: bool) -> None:
     assert deterministic(body) is expected
+
+
+async def test_with_caching_off_the_body_field_still_never_reaches_the_upstream() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def upstream(ctx: RequestContext) -> ChatResult:
+        sent.append(dict(ctx.body))
+        return ChatResult({}, Usage())
+
+    ctx = RequestContext("req_1", "openai", "chat", b"", Identity())
+    ctx.body = {"model": "m", BODY_FIELD: "no-store"}
+    await CacheFieldRemover().wrap(upstream)(ctx)
+    assert sent == [{"model": "m"}]

@@ -291,3 +291,75 @@ def test_instances_sharing_redis_share_the_cache(tmp_path: Path) -> None:
             for key in shared.scan_iter(match="seawall:cache:*"):
                 shared.delete(key)
             shared.close()
+
+
+SEMANTIC = "cache: {semantic: {enabled: true}}\n"
+
+
+def semantic_config(simulator: Simulator, redis_url: str | None = None) -> str:
+    """CONFIG with the semantic cache on (and a shared Redis when given)."""
+    config = CONFIG.format(url=simulator.url).replace(
+        "cache: {invalidation_refresh_seconds: 0.2}", ""
+    )
+    stores = f'stores: {{redis_url: "{redis_url}"}}\n' if redis_url else ""
+    return SEMANTIC + stores + config
+
+
+def test_a_paraphrase_is_answered_by_meaning_and_a_near_miss_is_not(tmp_path: Path) -> None:
+    with (
+        simulator_process(tmp_path / "sim.log") as simulator,
+        seawall_process(tmp_path / "s", semantic_config(simulator)) as seawall,
+    ):
+        client = sdk(seawall)
+        tag = secrets.token_hex(3)
+
+        def ask_text(text: str, **options: Any) -> Any:
+            return ask(client, [{"role": "user", "content": f"{text} ({tag})"}], **options)
+
+        first = ask_text("How many kilometres are in 5 miles?")
+        paraphrase = ask_text("How many kilometers is 5 miles?")
+        assert [first.headers["x-seawall-cache"], paraphrase.headers["x-seawall-cache"]] == [
+            "miss",
+            "hit-semantic",
+        ]
+        assert (
+            paraphrase.parse().choices[0].message.content
+            == first.parse().choices[0].message.content
+        )
+        # A different number is a different question, however close the wording.
+        assert ask_text("How many kilometres are in 8 miles?").headers["x-seawall-cache"] == "miss"
+        # A different system prompt is a different context.
+        other = ask(
+            client,
+            [
+                {"role": "system", "content": "Answer in French."},
+                {"role": "user", "content": f"How many kilometers is 5 miles? ({tag})"},
+            ],
+        )
+        assert other.headers["x-seawall-cache"] == "miss"
+        assert simulator.chat_requests() == 3
+
+
+def test_instances_sharing_redis_share_what_the_semantic_cache_learned(tmp_path: Path) -> None:
+    with simulator_process(tmp_path / "sim.log") as simulator:
+        config = semantic_config(simulator, REDIS_URL)
+        shared = redis.Redis.from_url(REDIS_URL)
+        try:
+            with (
+                seawall_process(tmp_path / "a", config) as a,
+                seawall_process(tmp_path / "b", config) as b,
+            ):
+                tag = secrets.token_hex(3)
+                question = [
+                    {"role": "user", "content": f"What is the boiling point of water? {tag}"}
+                ]
+                paraphrase = [
+                    {"role": "user", "content": f"At what temperature does water boil? {tag}"}
+                ]
+                assert ask(sdk(a), question).headers["x-seawall-cache"] == "miss"
+                assert ask(sdk(b), paraphrase).headers["x-seawall-cache"] == "hit-semantic"
+                assert simulator.chat_requests() == 1
+        finally:
+            for key in shared.scan_iter(match="seawall:cache*"):
+                shared.delete(key)
+            shared.close()

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticSettings:
+    """Answers to near-repeats: the last user message by meaning, on the local embedder."""
+
+    enabled: bool = False
+    # Cosine similarity a stored message needs to answer (then the near-miss check runs).
+    threshold: float = 0.85
+    # Conversations with more user messages than this are not answered by meaning.
+    max_turns: int = 1
+    # Also for requests with a non-zero temperature (that opted into caching).
+    any_temperature: bool = False
+    # Vectors kept per instance (the oldest go first).
+    max_entries: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise ValueError("threshold must be more than 0 and at most 1")
+        if self.max_turns < 1 or self.max_entries < 1:
+            raise ValueError("max_turns and max_entries must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +43,4 @@ class CacheSettings:
     shared_across_tenants: bool = False
     # How often each instance reloads invalidations made elsewhere.
     invalidation_refresh_seconds: float = 2.0
+    semantic: SemanticSettings = field(default_factory=SemanticSettings)

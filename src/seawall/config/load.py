@@ -16,7 +16,7 @@ from typing import Any, TypeVar, get_args
 
 import yaml
 
-from seawall.config.cache import CacheSettings
+from seawall.config.cache import CacheSettings, SemanticSettings
 from seawall.config.defaults import local_deployments, one_to_one_models, provider_deployments
 from seawall.config.router_load import check_routers, is_router, read_router
 from seawall.config.schema import (
@@ -251,7 +251,13 @@ def load_settings(
 
 
 def _cache(reader: _Reader, raw: Any) -> CacheSettings | None:
-    settings = reader.build("cache", CacheSettings, raw)
+    spec = dict(reader.section("cache", raw))
+    nested: dict[str, Any] = {}
+    if "semantic" in spec:
+        semantic = reader.build("cache.semantic", SemanticSettings, spec.pop("semantic"))
+        if semantic is not None:
+            nested["semantic"] = semantic
+    settings = reader.build("cache", CacheSettings, spec, **nested)
     if settings is None:
         return None
     for name in ("ttl_seconds", "max_entries", "max_bytes", "invalidation_refresh_seconds"):

@@ -12,6 +12,9 @@ from seawall.control.admin_api import json_body
 from seawall.errors import InvalidRequest, ServiceUnavailable
 from seawall.services import Services
 
+# The counters GET /admin/cache shows: requests by cache result, and answers kept.
+COUNTS = ("hit-exact", "hit-semantic", "miss", "bypass", "stored")
+
 
 async def cache_status(request: Request, services: Services) -> Any:
     """GET /admin/cache: this worker's cache counters and where entries are kept."""
@@ -22,7 +25,8 @@ async def cache_status(request: Request, services: Services) -> Any:
         "enabled": True,
         "backend": "redis" if services.redis is not None else "memory",
         "ttl_seconds": services.settings.cache.ttl_seconds,
-        "counts": {name: cache.counts[name] for name in ("hit-exact", "miss", "bypass", "stored")},
+        "semantic": cache.semantic is not None,
+        "counts": {name: cache.counts[name] for name in COUNTS},
     }
 
 

@@ -6,6 +6,7 @@ holds no budget and costs $0 on its record. Each chat request gets one
 ``x-seawall-cache`` value, on the response and on its record:
 
 * ``hit-exact``: answered from the cache (with an ``age`` header, in seconds);
+* ``hit-semantic``: answered by the entry of a near-repeat (``cache.semantic``);
 * ``miss``: looked up, not found (or stale), answered upstream, and kept if it may be;
 * ``bypass``: the cache was not consulted (not deterministic, ``no-store``,
   ``no-cache``).
@@ -22,11 +23,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
+from seawall.cache.embedder import Vector
 from seawall.cache.fields import exact_key
 from seawall.cache.invalidation import Invalidations
-from seawall.cache.policy import Directive, deterministic, directive_of
+from seawall.cache.policy import BODY_FIELD, Directive, deterministic, directive_of
+from seawall.cache.semantic import Question, SemanticCache, question_of
 from seawall.cache.store import CacheEntry, CacheStore
 from seawall.cache.streams import RecordingStream, ReplayStream
 from seawall.config.cache import CacheSettings
@@ -35,6 +39,7 @@ from seawall.pipeline.pipeline import Handler, Reply
 from seawall.providers.base import ChatResult, EmbeddingResult, JSONObject, Usage
 
 HIT_EXACT = "hit-exact"
+HIT_SEMANTIC = "hit-semantic"
 MISS = "miss"
 BYPASS = "bypass"
 HEADER = "x-seawall-cache"
@@ -58,9 +63,11 @@ class ResponseCache:
         invalidations: Invalidations,
         settings: CacheSettings,
         *,
+        semantic: SemanticCache | None = None,
         wall_clock: Any = time.time,
     ) -> None:
         self.store = store
+        self.semantic = semantic
         self.invalidations = invalidations
         self.counts: Counter[str] = Counter()
         self._settings = settings
@@ -76,17 +83,56 @@ class ResponseCache:
             if not self._cacheable(ctx, directive):
                 self._result(ctx, BYPASS)
                 return await call_next(ctx)
-            key = exact_key(self._scope(ctx), self._model(ctx), ctx.body)
+            scope, model = self._scope(ctx), self._model(ctx)
+            key = exact_key(scope, model, ctx.body)
+            question = self._question(scope, model, ctx.body)
+            vector: Vector | None = None
             if directive.lookup:
                 entry = await self.store.get(key)
                 if entry is not None and self._usable(entry, directive):
-                    return self._hit(ctx, entry)
+                    return self._hit(ctx, entry, HIT_EXACT)
+                if question is not None:
+                    entry, vector = await self._near_repeat(question, directive)
+                    if entry is not None:
+                        return self._hit(ctx, entry, HIT_SEMANTIC)
                 self._result(ctx, MISS)
             else:
                 self._result(ctx, BYPASS)
-            return await self._answer_and_keep(ctx, key, call_next)
+            learn = None if question is None else _Learn(question, vector)
+            return await self._answer_and_keep(ctx, key, call_next, learn)
 
         return cache
+
+    def _question(self, scope: str, model: str, body: dict[str, Any]) -> Question | None:
+        if self.semantic is None:
+            return None
+        return question_of(self.semantic.settings, scope, model, body)
+
+    async def _near_repeat(
+        self, question: Question, directive: Directive
+    ) -> tuple[CacheEntry | None, Vector]:
+        """The usable entry of a stored near-repeat, and the question's vector."""
+        assert self.semantic is not None
+        candidate, vector = await self.semantic.find(question)
+        if candidate is None:
+            return None, vector
+        entry = await self.store.get(candidate.key)
+        if entry is None or not self._usable(entry, directive):
+            self.semantic.forget(question, candidate.key)
+            return None, vector
+        return entry, vector
+
+    async def start(self) -> None:
+        """Load invalidations and start reloading them; read what other instances learned."""
+        await self.invalidations.start()
+        if self.semantic is not None:
+            await self.semantic.catch_up()
+
+    async def aclose(self) -> None:
+        """Stop reloading invalidations; stop the embedder's thread."""
+        await self.invalidations.aclose()
+        if self.semantic is not None:
+            await self.semantic.embedder.aclose()
 
     def _cacheable(self, ctx: RequestContext, directive: Directive) -> bool:
         if directive.no_store:
@@ -102,8 +148,8 @@ class ResponseCache:
         )
         return not too_old and not self.invalidations.stale(entry)
 
-    def _hit(self, ctx: RequestContext, entry: CacheEntry) -> Reply:
-        self._result(ctx, HIT_EXACT)
+    def _hit(self, ctx: RequestContext, entry: CacheEntry, result: str) -> Reply:
+        self._result(ctx, result)
         age = max(0, int(self._wall_clock() - entry.stored_at))
         ctx.response_headers["age"] = str(age)
         # A response of its own: the stored answer under this request's id.
@@ -115,25 +161,34 @@ class ResponseCache:
             return ReplayStream(body, include_usage=include_usage)
         return ChatResult(body, Usage())
 
-    async def _answer_and_keep(self, ctx: RequestContext, key: str, call_next: Handler) -> Reply:
+    async def _answer_and_keep(
+        self, ctx: RequestContext, key: str, call_next: Handler, learn: _Learn | None
+    ) -> Reply:
         reply = await call_next(ctx)
         if isinstance(reply, ChatResult):
-            await self._keep(ctx, key, reply.body)
+            await self._keep(ctx, key, reply.body, learn)
             return reply
         if isinstance(reply, EmbeddingResult) or ctx.body.get("logprobs"):
             return reply  # a stream's logprobs are not assembled: such streams are not kept
 
         async def keep(body: JSONObject) -> None:
-            await self._keep(ctx, key, body)
+            await self._keep(ctx, key, body, learn)
 
         return RecordingStream(reply, keep)
 
-    async def _keep(self, ctx: RequestContext, key: str, body: JSONObject) -> None:
+    async def _keep(
+        self, ctx: RequestContext, key: str, body: JSONObject, learn: _Learn | None
+    ) -> None:
         if not self._complete(ctx, body):
             return
         entry = CacheEntry(body, self._wall_clock(), self._tenant(ctx), self._model(ctx))
         await self.store.put(key, entry, self._settings.ttl_seconds)
         self.counts["stored"] += 1
+        if learn is not None and self.semantic is not None:
+            vector = learn.vector
+            if vector is None:  # not looked up (no-cache): embed it now
+                vector = await self.semantic.embedder.embed(learn.question.text)
+            await self.semantic.learn(learn.question, key, vector)
 
     def _complete(self, ctx: RequestContext, body: JSONObject) -> bool:
         """A whole answer from the requested model itself (no fallback, nothing cut)."""
@@ -163,3 +218,26 @@ class ResponseCache:
     def _model(ctx: RequestContext) -> str:
         assert ctx.public_model is not None  # the stage runs after routing
         return ctx.public_model.name
+
+
+@dataclass(frozen=True, slots=True)
+class _Learn:
+    """What the semantic cache learns once an eligible request's answer is kept."""
+
+    question: Question
+    vector: Vector | None
+
+
+class CacheFieldRemover:
+    """With caching off, only removes the ``seawall_cache`` body field before the upstream."""
+
+    name = "cache"
+
+    def wrap(self, call_next: Handler) -> Handler:
+        """Drop the field, then ``call_next``."""
+
+        async def no_cache(ctx: RequestContext) -> Reply:
+            ctx.body.pop(BODY_FIELD, None)
+            return await call_next(ctx)
+
+        return no_cache

@@ -22,3 +22,5 @@ LIMIT = PREFIX + "limit:"
 AUTH_FAILURES = PREFIX + "authfail:"
 # Cached answers, per scope and request key.
 CACHE = PREFIX + "cache:"
+# The semantic cache's learned messages, one stream every instance reads.
+CACHE_SEMANTIC = PREFIX + "cache-semantic"

@@ -1,0 +1,200 @@
+"""The check after a semantic match: do the two messages differ where it matters?
+
+Sentence embeddings place "Convert 5 miles to km" next to "Convert 8 miles to km",
+"Why is my code working?" next to "Why is my code not working?", and "capital of
+Austria" next to "capital of Australia". A similarity threshold cannot tell them
+apart, so a match is accepted only when the two messages have:
+
+* the same numbers, as multisets: digits and decimals, number words (five is 5),
+  fractions and ordinals (third, fifth); "one" alone reads as "a" and is not counted;
+* the same negations ("not", "never", "without", "n't"…), present in both or neither;
+* no opposites across them: one says "increase" and the other "decrease", "show" and
+  "hide", "ascending" and "descending" (a list of common pairs), or one word is the
+  other with a negating prefix ("lock"/"unlock", "healthy"/"unhealthy",
+  "like"/"dislike", "encrypt"/"decrypt");
+* the same names: every capitalised word that does not start a sentence, acronym or
+  mixed-case word (iPhone, PostgreSQL) of one message appears in the other, in any case.
+
+It is deliberately strict: a rejected paraphrase costs one call upstream, an accepted
+near-miss returns a wrong answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """The whitespace-separated words of ``text``."""
+    return tuple(text.split())
+
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'\u2019]*|\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        _words(
+            """zero one two three four five six seven eight nine ten eleven twelve thirteen
+            fourteen fifteen sixteen seventeen eighteen nineteen twenty"""
+        )
+    )
+    if word != "one"  # "one day", "one egg": an article more often than a count
+} | {
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "seventy": "70",
+    "eighty": "80",
+    "ninety": "90",
+    "hundred": "100",
+    "thousand": "1000",
+    "million": "1000000",
+    "billion": "1000000000",
+    "dozen": "12",
+    "twice": "x2",
+    "double": "x2",
+    "triple": "x3",
+    "half": "1/2",
+    "third": "1/3",
+    "quarter": "1/4",
+    "fifth": "1/5",
+    "sixth": "1/6",
+    "seventh": "1/7",
+    "eighth": "1/8",
+    "ninth": "1/9",
+    "tenth": "1/10",
+    "second": "#2",
+}
+_NEGATIONS = frozenset(
+    _words(
+        """not no never none nobody nothing neither nor without cannot cant dont doesnt
+        didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt mustnt hasnt havent
+        hadnt except excluding unless non avoid ban banned abolish abolished"""
+    )
+)
+# Common opposites, one pair per two words.
+_PAIRS = _words(
+    """increase decrease increasing decreasing raise lower more less most least
+    higher lower maximum minimum maximize minimize max min above below before after
+    over under up down on off in out enable disable enabled disabled allow forbid
+    allowed forbidden permitted prohibited legal illegal include exclude including excluding
+    add remove adding removing show hide showing hiding accept decline accept reject
+    like dislike love hate open close opening closing start stop begin end win lose
+    gain loss profit loss import export buy sell buying selling rise fall
+    ascending descending asc desc increasing declining hot cold warm cool fast slow
+    faster slower cheap expensive cheaper pricier cheapest priciest large small
+    larger smaller largest smallest big small bigger smaller biggest smallest
+    long short longer shorter longest shortest heavy light heavier lighter
+    soft hard softer harder easy hard easier harder good bad better worse best worst
+    pros cons advantages disadvantages benefits risks strengths weaknesses
+    inside outside input output north south east west left right
+    positive negative plus minus odd even dead alive true false always never
+    active passive static dynamic statically dynamically push pull
+    send receive sent received upload download uploading downloading
+    early late earlier later earliest latest first last old new older newer
+    oldest newest young old younger older youngest oldest rich poor wet dry
+    full empty light dark day night summer winter spring autumn male female
+    join leave connect disconnect mount unmount attach detach encode decode
+    serialize deserialize compress decompress encrypt decrypt zip unzip
+    install uninstall follow unfollow subscribe unsubscribe mute unmute lock unlock
+    high low gain lose gaining losing gains losses increases decreases for against
+    allow block allowed blocked start end starting ending beginning end"""
+)
+_OPPOSITES: dict[str, set[str]] = {}
+for _a, _b in zip(_PAIRS[::2], _PAIRS[1::2], strict=True):
+    _OPPOSITES.setdefault(_a, set()).add(_b)
+    _OPPOSITES.setdefault(_b, set()).add(_a)
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de", "anti", "mis")
+# Capitalised words that are not names.
+_NOT_NAMES = frozenset({"i", "im", "ive", "id", "ill", "ok", "okay"})
+
+
+def same_meaning_parts(first: str, second: str) -> bool:
+    """Whether ``first`` and ``second`` agree on numbers, negations, opposites and names."""
+    a, b = _Parts(first), _Parts(second)
+    return (
+        a.numbers == b.numbers
+        and a.negations == b.negations
+        and not _opposed(a.words, b.words)
+        and a.names <= b.words
+        and b.names <= a.words
+    )
+
+
+def _opposed(first: set[str], second: set[str]) -> bool:
+    """Whether a word of one message is the opposite of a word only the other has."""
+    for word in first - second:
+        if _OPPOSITES.get(word, set()) & (second - first):
+            return True
+        if any(_prefixed(word, other) or _prefixed(other, word) for other in second - first):
+            return True
+    return False
+
+
+def _prefixed(word: str, other: str) -> bool:
+    """Whether ``word`` is ``other`` negated by a prefix ("unlock"/"lock", "encrypt"/"decrypt")."""
+    for prefix in _NEGATING_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 4:
+            stem = word[len(prefix) :]
+            if other == stem or (other.startswith("en") and other[2:] == stem):
+                return True
+    return False
+
+
+class _Parts:
+    """The tokens of one message that a paraphrase must keep."""
+
+    __slots__ = ("names", "negations", "numbers", "words")
+
+    def __init__(self, text: str) -> None:
+        tokens = _TOKEN.findall(text)
+        self.words: set[str] = set()
+        self.numbers: Counter[str] = Counter()
+        self.negations: set[str] = set()
+        self.names: set[str] = set()
+        sentence_start = True
+        for token, follows in zip(tokens, _followers(text, tokens), strict=True):
+            word = _normal(token)
+            self.words.add(word)
+            if token[0].isdigit():
+                self.numbers[token.replace(",", "")] += 1
+            elif word in _NUMBER_WORDS:
+                self.numbers[_NUMBER_WORDS[word]] += 1
+            if word in _NEGATIONS:
+                self.negations.add("not")
+            if _is_name(token, sentence_start) and word not in _NOT_NAMES:
+                self.names.add(word)
+            sentence_start = follows
+
+
+def _normal(token: str) -> str:
+    """Lower case, apostrophes dropped ("don't" is "dont"), a possessive 's removed."""
+    word = token.lower().replace("\u2019", "'")
+    if word.endswith("'s"):
+        word = word[:-2]
+    return word.replace("'", "")
+
+
+def _is_name(token: str, sentence_start: bool) -> bool:
+    if not token[0].isalpha():
+        return False
+    inner_capital = any(c.isupper() for c in token[1:])
+    if inner_capital:  # iPhone, PostgreSQL, NASA
+        return True
+    return token[0].isupper() and not sentence_start
+
+
+def _followers(text: str, tokens: list[str]) -> list[bool]:
+    """For each token, whether a new sentence starts after it (., ?, ! or : follows)."""
+    result: list[bool] = []
+    position = 0
+    for token in tokens:
+        start = text.index(token, position)
+        end = start + len(token)
+        next_token = _TOKEN.search(text, end)
+        gap = text[end : next_token.start() if next_token else len(text)]
+        result.append(any(mark in gap for mark in ".?!:\n"))
+        position = end
+    return result
