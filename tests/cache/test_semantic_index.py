@@ -57,6 +57,11 @@ def test_growth_removal_and_the_entry_bound() -> None:
         ("What is the capital of France?", "tell me france's capital city", True),
         ("How do I install PostgreSQL?", "How do I install MySQL?", False),
         ("Explain recursion. Keep it short.", "Keep it short: explain recursion", True),
+        ("What happens when you inhale?", "What happens when you exhale?", False),
+        ("Tips before I lend money to a friend", "Tips before I borrow money from a friend", False),
+        ("How to accelerate smoothly?", "How to decelerate smoothly?", False),
+        ("How many kilometres is 5 miles?", "How many kilometers is 5 miles?", True),
+        ("What is the melting point of iron?", "What is the melting point of copper?", False),
     ],
 )
 def test_near_miss_check(first: str, second: str, same: bool) -> None:

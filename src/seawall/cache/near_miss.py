@@ -13,7 +13,13 @@ apart, so a match is accepted only when the two messages have:
   other with a negating prefix ("lock"/"unlock", "healthy"/"unhealthy",
   "like"/"dislike", "encrypt"/"decrypt");
 * the same names: every capitalised word that does not start a sentence, acronym or
-  mixed-case word (iPhone, PostgreSQL) of one message appears in the other, in any case.
+  mixed-case word (iPhone, PostgreSQL) of one message appears in the other, in any case;
+* no swapped word: when the messages are the same but for words swapped in place (one
+  or two at a time, nothing added or dropped), every swapped word must be a function
+  word ("to"/"for") or a spelling of the same word ("kilometres"/"kilometers").
+  Otherwise the swap is what the question is about: "inhale"/"exhale",
+  "iron"/"copper", "tighten a wobbly"/"loosen a stiff", which no list of opposites
+  covers and which embeddings place side by side.
 
 It is deliberately strict: a rejected paraphrase costs one call upstream, an accepted
 near-miss returns a wrong answer.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from difflib import SequenceMatcher
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -106,7 +113,19 @@ _OPPOSITES: dict[str, set[str]] = {}
 for _a, _b in zip(_PAIRS[::2], _PAIRS[1::2], strict=True):
     _OPPOSITES.setdefault(_a, set()).add(_b)
     _OPPOSITES.setdefault(_b, set()).add(_a)
-_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "de", "anti", "mis")
+_NEGATING_PREFIXES = (
+    *("un", "in", "im", "il", "ir", "dis", "non", "de", "anti", "mis", "en", "ex", "ac"),
+    *("over", "under", "up", "down", "out", "pre", "post"),
+)
+# Words a swap of may leave the question the same.
+_FUNCTION_WORDS = frozenset(
+    _words(
+        """a an the to for of in on at by from into onto with about as is are was were be
+        been do does did can could would should will shall may might must i me my you your
+        we our it its this that these those there here what whats which who how when where
+        why please some any"""
+    )
+)
 # Capitalised words that are not names.
 _NOT_NAMES = frozenset({"i", "im", "ive", "id", "ill", "ok", "okay"})
 
@@ -120,6 +139,30 @@ def same_meaning_parts(first: str, second: str) -> bool:
         and not _opposed(a.words, b.words)
         and a.names <= b.words
         and b.names <= a.words
+        and not _swapped(a.sequence, b.sequence)
+    )
+
+
+def _swapped(first: list[str], second: list[str]) -> bool:
+    """Whether the two differ only by swaps of one or two words in place, one of content."""
+    matcher = SequenceMatcher(a=first, b=second, autojunk=False)
+    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    if not changes or any(
+        tag != "replace" or i2 - i1 > 2 or j2 - j1 > 2 for tag, i1, i2, j1, j2 in changes
+    ):
+        return False
+    return any(_content_swap(first[i1:i2], second[j1:j2]) for _, i1, i2, j1, j2 in changes)
+
+
+def _content_swap(old: list[str], new: list[str]) -> bool:
+    """Whether replacing ``old`` by ``new`` changes a content word (not just its spelling)."""
+    old = [w for w in old if w not in _FUNCTION_WORDS]
+    new = [w for w in new if w not in _FUNCTION_WORDS]
+    if not old and not new:
+        return False
+    return not (
+        len(old) == len(new)
+        and all(SequenceMatcher(a=x, b=y).ratio() >= 0.8 for x, y in zip(old, new, strict=True))
     )
 
 
@@ -134,30 +177,34 @@ def _opposed(first: set[str], second: set[str]) -> bool:
 
 
 def _prefixed(word: str, other: str) -> bool:
-    """Whether ``word`` is ``other`` negated by a prefix ("unlock"/"lock", "encrypt"/"decrypt")."""
+    """Whether the two are one stem under opposing prefixes ("unlock"/"lock",
+    "encrypt"/"decrypt", "inhale"/"exhale", "overweight"/"underweight")."""
     for prefix in _NEGATING_PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= 4:
-            stem = word[len(prefix) :]
-            if other == stem or (other.startswith("en") and other[2:] == stem):
-                return True
+        if not word.startswith(prefix):
+            continue
+        stem = word[len(prefix) :]
+        if len(stem) < 4:
+            continue
+        if other == stem or any(other == p + stem for p in _NEGATING_PREFIXES if p != prefix):
+            return True
     return False
 
 
 class _Parts:
     """The tokens of one message that a paraphrase must keep."""
 
-    __slots__ = ("names", "negations", "numbers", "words")
+    __slots__ = ("names", "negations", "numbers", "sequence", "words")
 
     def __init__(self, text: str) -> None:
         tokens = _TOKEN.findall(text)
-        self.words: set[str] = set()
+        self.sequence = [_normal(token) for token in tokens]
+        self.words: set[str] = set(self.sequence)
         self.numbers: Counter[str] = Counter()
         self.negations: set[str] = set()
         self.names: set[str] = set()
         sentence_start = True
         for token, follows in zip(tokens, _followers(text, tokens), strict=True):
             word = _normal(token)
-            self.words.add(word)
             if token[0].isdigit():
                 self.numbers[token.replace(",", "")] += 1
             elif word in _NUMBER_WORDS:
