@@ -70,6 +70,8 @@ class Services:
     # The response cache and its invalidation table (None: caching is off).
     cache: ResponseCache | None = None
     invalidations: SqlInvalidations | None = None
+    # Routes, answers and records the requests ``seawall cache warm`` replays.
+    warm: Pipeline | None = None
 
     async def aclose(self) -> None:
         """Settle budgets, flush records, then release upstream connections, models and pools."""
@@ -169,6 +171,26 @@ def build_pipeline(
     )
 
 
+def build_warm_pipeline(
+    cache: ResponseCache,
+    sink: RecordSink,
+    table: ModelTable,
+    backends: dict[ProviderKind, Backend],
+    resilience: Resilience,
+    prices: PriceBook,
+) -> Pipeline:
+    """The pipeline cache warming replays requests through: recorded, routed, kept.
+
+    The requests are the gateway's own (an admin asked for them), so they skip
+    authentication, admission, limits and budgets; their cost is on their records,
+    under the entry's tenant with the feature tag ``cache-warm``.
+    """
+    planner = CandidatePlanner(table.models, table.usable, resilience.balancer)
+    return Pipeline(
+        [Record(sink, prices), Route(table), cache], Executor(backends, planner, resilience)
+    )
+
+
 def _quota_stages(limits: ClientRateLimit | None, budget: Budget | None) -> list[Stage]:
     """Limits and budgets: one stage that checks both at once when there are both."""
     if limits is not None and budget is not None:
@@ -247,4 +269,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         redis=redis,
         cache=cache,
         invalidations=invalidations,
+        warm=None
+        if cache is None
+        else build_warm_pipeline(cache, writer, table, backends, resilience, prices),
     )

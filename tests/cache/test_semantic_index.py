@@ -54,7 +54,7 @@ def test_growth_removal_and_the_entry_bound() -> None:
         ("Can I use a debit card?", "Can't I use a debit card?", False),
         ("How to increase the heap size?", "How to decrease the heap size?", False),
         ("What is the capital of Australia?", "What is the capital of Austria?", False),
-        ("What is the capital of France?", "tell me france's capital city", True),
+        ("What is the capital of France?", "Which city is the capital of france?", True),
         ("How do I install PostgreSQL?", "How do I install MySQL?", False),
         ("Explain recursion. Keep it short.", "Keep it short: explain recursion", True),
         ("What happens when you inhale?", "What happens when you exhale?", False),

@@ -11,7 +11,7 @@ import pytest
 from seawall.cache.store import CacheEntry, CacheStore, MemoryCacheStore
 from seawall.cache.store_redis import RedisCacheStore
 from seawall.stores.fail_open import FailOpenGuard
-from seawall.stores.redis_keys import CACHE
+from seawall.stores.redis_keys import CACHE, CACHE_HITS
 from seawall.stores.redis_multiplex import MultiplexedRedis
 from tests.ports import free_port
 from tests.redis_keyspace import REDIS_URL, delete_prefix, keyspace
@@ -41,13 +41,15 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CacheStore]:
         )
         return
     prefix = f"{CACHE}test-{secrets.token_hex(4)}:"
+    hits = f"{CACHE_HITS}test-{secrets.token_hex(4)}:"
     client = MultiplexedRedis(REDIS_URL)
     guard = FailOpenGuard("response cache", asyncio.get_running_loop().time)
     try:
-        yield RedisCacheStore(client, guard, prefix=prefix)
+        yield RedisCacheStore(client, guard, prefix=prefix, hits_prefix=hits)
     finally:
         await client.aclose()
         await delete_prefix(prefix)
+        await delete_prefix(hits)
 
 
 async def test_an_entry_comes_back_as_it_was_put(store: CacheStore) -> None:
@@ -70,6 +72,20 @@ async def test_an_entry_expires_with_its_ttl(store: CacheStore) -> None:
     await asyncio.sleep(0.1)
     assert await store.get("short") is None
     assert await store.get("long") is not None
+
+
+async def test_top_lists_the_most_requested_live_entries_of_a_model(store: CacheStore) -> None:
+    for key, hits in (("rare", 1), ("popular", 3), ("never", 0)):
+        await store.put(key, entry(key), ttl_s=60)
+        for _ in range(hits):
+            await store.hit(key, entry(key))
+    await store.put("gone", entry("gone"), ttl_s=0.05)
+    for _ in range(5):
+        await store.hit("gone", entry("gone"))
+    await asyncio.sleep(0.1)
+    texts = [e.body["choices"][0]["message"]["content"] for e in await store.top("gpt-4o-mini", 2)]
+    assert texts == ["popular", "rare"]
+    assert await store.top("another-model", 5) == []
 
 
 async def test_clear_drops_everything(store: CacheStore) -> None:

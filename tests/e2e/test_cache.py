@@ -363,3 +363,61 @@ def test_instances_sharing_redis_share_what_the_semantic_cache_learned(tmp_path:
             for key in shared.scan_iter(match="seawall:cache*"):
                 shared.delete(key)
             shared.close()
+
+
+def test_warming_a_new_model_with_the_most_requested_questions(
+    stack: Stack, tmp_path: Path
+) -> None:
+    config = CONFIG.format(url=stack.simulator.url)
+    with seawall_process(tmp_path / "warm", config) as seawall:
+        client = sdk(seawall)
+        popular, rare = question(), question()
+        for _ in range(3):
+            ask(client, popular)
+        ask(client, rare)
+        before = stack.simulator.chat_requests()
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "seawall.cli.main", "cache", "warm"),
+                *("--url", seawall.url, "--from-model", "gpt-4o-mini"),
+                *("--to-model", "gpt-4.1-mini", "--top", "1"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(SEAWALL_MASTER_KEY=MASTER_KEY),
+        )
+        assert done.returncode == 0, done.stderr
+        assert "warmed 1 entries of gpt-4.1-mini" in done.stdout
+        # The most requested question was asked of the new model once, and only it.
+        assert stack.simulator.chat_requests() == before + 1
+        warmed = client.chat.completions.with_raw_response.create(
+            model="gpt-4.1-mini", messages=popular, temperature=0
+        )
+        assert warmed.headers["x-seawall-cache"] == "hit-exact"
+        assert warmed.parse().model == "gpt-4.1-mini"
+        cold = client.chat.completions.with_raw_response.create(
+            model="gpt-4.1-mini", messages=rare, temperature=0
+        )
+        assert cold.headers["x-seawall-cache"] == "miss"
+        # Copying answers as they are (a renamed model) calls nobody upstream.
+        copied = httpx.post(
+            f"{seawall.url}/admin/cache/warm",
+            headers={"authorization": f"Bearer {MASTER_KEY}"},
+            json={"from_model": "gpt-4.1-mini", "to_model": "gpt-4o-mini", "mode": "copy"},
+            timeout=10,
+        )
+        assert copied.status_code == 200 and copied.json()["warmed"] >= 1
+        bad = httpx.post(
+            f"{seawall.url}/admin/cache/warm",
+            headers={"authorization": f"Bearer {MASTER_KEY}"},
+            json={"from_model": "gpt-4o-mini", "to_model": "nope"},
+            timeout=10,
+        )
+        assert bad.status_code == 400 and "to_model" in bad.json()["error"]["message"]
+        time.sleep(1.5)  # the record writer flushes at least every second
+        with sqlite3.connect(tmp_path / "warm" / "seawall.db") as db:
+            recorded = db.execute(
+                "SELECT public_model, tenant_id FROM requests WHERE feature = 'cache-warm'"
+            ).fetchall()
+        assert recorded == [("gpt-4.1-mini", "default")]

@@ -14,12 +14,15 @@ apart, so a match is accepted only when the two messages have:
   "like"/"dislike", "encrypt"/"decrypt");
 * the same names: every capitalised word that does not start a sentence, acronym or
   mixed-case word (iPhone, PostgreSQL) of one message appears in the other, in any case;
-* no swapped word: when the messages are the same but for words swapped in place (one
-  or two at a time, nothing added or dropped), every swapped word must be a function
+* no swapped word: when the messages are the same but for words swapped in place (up
+  to three words at a time, nothing added or dropped), every swapped word must be a function
   word ("to"/"for") or a spelling of the same word ("kilometres"/"kilometers").
   Otherwise the swap is what the question is about: "inhale"/"exhale",
   "iron"/"copper", "tighten a wobbly"/"loosen a stiff", which no list of opposites
-  covers and which embeddings place side by side.
+  covers and which embeddings place side by side;
+* the same direction: when one message is the other's words reordered, the word after
+  each "to", "into", "from", "than", "but"… must stay the same ("merge main into
+  feature" is not "merge feature into main").
 
 It is deliberately strict: a rejected paraphrase costs one call upstream, an accepted
 near-miss returns a wrong answer.
@@ -107,7 +110,7 @@ _PAIRS = _words(
     serialize deserialize compress decompress encrypt decrypt zip unzip
     install uninstall follow unfollow subscribe unsubscribe mute unmute lock unlock
     high low gain lose gaining losing gains losses increases decreases for against
-    allow block allowed blocked start end starting ending beginning end"""
+    allow block allowed blocked start end starting ending beginning end with against"""
 )
 _OPPOSITES: dict[str, set[str]] = {}
 for _a, _b in zip(_PAIRS[::2], _PAIRS[1::2], strict=True):
@@ -117,6 +120,8 @@ _NEGATING_PREFIXES = (
     *("un", "in", "im", "il", "ir", "dis", "non", "de", "anti", "mis", "en", "ex", "ac"),
     *("over", "under", "up", "down", "out", "pre", "post"),
 )
+# Words whose object gives a question its direction ("from X to Y", "A but not B").
+_DIRECTIONS = frozenset(_words("to into from than over vs versus but before after"))
 # Words a swap of may leave the question the same.
 _FUNCTION_WORDS = frozenset(
     _words(
@@ -140,15 +145,38 @@ def same_meaning_parts(first: str, second: str) -> bool:
         and a.names <= b.words
         and b.names <= a.words
         and not _swapped(a.sequence, b.sequence)
+        and not _reordered(a.sequence, b.sequence)
     )
 
 
+def _reordered(first: list[str], second: list[str]) -> bool:
+    """Whether the same words trade places around a word of direction.
+
+    "convert Celsius to Fahrenheit" and "convert Fahrenheit to Celsius" hold the same
+    words; what follows "to" tells them apart. Only pure reorderings are judged
+    ("explain recursion, briefly" and "briefly, explain recursion" have no such word).
+    """
+    if Counter(first) != Counter(second) or first == second:
+        return False
+    return _directed(first) != _directed(second)
+
+
+def _directed(sequence: list[str]) -> Counter[tuple[str, str]]:
+    """Each word of direction with the content word that follows it."""
+    found: Counter[tuple[str, str]] = Counter()
+    for index, word in enumerate(sequence):
+        if word in _DIRECTIONS:
+            after = next((w for w in sequence[index + 1 :] if w not in _FUNCTION_WORDS), "")
+            found[(word, after)] += 1
+    return found
+
+
 def _swapped(first: list[str], second: list[str]) -> bool:
-    """Whether the two differ only by swaps of one or two words in place, one of content."""
+    """Whether the two differ only by swaps of up to three words in place, one of content."""
     matcher = SequenceMatcher(a=first, b=second, autojunk=False)
     changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
     if not changes or any(
-        tag != "replace" or i2 - i1 > 2 or j2 - j1 > 2 for tag, i1, i2, j1, j2 in changes
+        tag != "replace" or i2 - i1 > 3 or j2 - j1 > 3 for tag, i1, i2, j1, j2 in changes
     ):
         return False
     return any(_content_swap(first[i1:i2], second[j1:j2]) for _, i1, i2, j1, j2 in changes)
@@ -158,11 +186,10 @@ def _content_swap(old: list[str], new: list[str]) -> bool:
     """Whether replacing ``old`` by ``new`` changes a content word (not just its spelling)."""
     old = [w for w in old if w not in _FUNCTION_WORDS]
     new = [w for w in new if w not in _FUNCTION_WORDS]
-    if not old and not new:
+    if not old or not new:  # words added or dropped, not swapped
         return False
     return not (
-        len(old) == len(new)
-        and all(SequenceMatcher(a=x, b=y).ratio() >= 0.8 for x, y in zip(old, new, strict=True))
+        len(old) == len(new) and all(_spelling(x, y) for x, y in zip(old, new, strict=True))
     )
 
 
@@ -190,6 +217,12 @@ def _prefixed(word: str, other: str) -> bool:
     return False
 
 
+def _spelling(first: str, second: str) -> bool:
+    """Whether two words are spellings of one ("kilometres"/"kilometers", "colour"/"color")
+    rather than two words ("ethanol"/"methanol"): same start, nearly the same letters."""
+    return first[:3] == second[:3] and SequenceMatcher(a=first, b=second).ratio() >= 0.8
+
+
 class _Parts:
     """The tokens of one message that a paraphrase must keep."""
 
@@ -197,7 +230,9 @@ class _Parts:
 
     def __init__(self, text: str) -> None:
         tokens = _TOKEN.findall(text)
-        self.sequence = [_normal(token) for token in tokens]
+        self.sequence = [
+            token.replace(",", "") if token[0].isdigit() else _normal(token) for token in tokens
+        ]
         self.words: set[str] = set(self.sequence)
         self.numbers: Counter[str] = Counter()
         self.negations: set[str] = set()

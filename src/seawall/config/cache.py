@@ -11,7 +11,7 @@ class SemanticSettings:
 
     enabled: bool = False
     # Cosine similarity a stored message needs to answer (then the near-miss check runs).
-    threshold: float = 0.85
+    threshold: float = 0.84
     # Conversations with more user messages than this are not answered by meaning.
     max_turns: int = 1
     # Also for requests with a non-zero temperature (that opted into caching).

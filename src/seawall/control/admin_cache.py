@@ -73,3 +73,42 @@ def invalidation_json(made: Invalidation) -> dict[str, Any]:
         "stored_before": made.stored_before,
         "created_at": made.created_at,
     }
+
+
+# The most entries one warm call replays.
+MAX_WARM = 10_000
+
+
+async def warm(request: Request, services: Services) -> Any:
+    """POST /admin/cache/warm {"from_model", "to_model", "top", "mode"}.
+
+    ``mode`` "replay" (the default) asks ``to_model`` the ``top`` most requested
+    questions of ``from_model`` and keeps its answers; "copy" copies the entries as
+    they are, for a model that answers as ``from_model`` does.
+    """
+    cache, pipeline = services.cache, services.warm
+    if cache is None or pipeline is None:
+        raise ServiceUnavailable("Response caching is off (cache.enabled: false).")
+    body = await json_body(request, services)
+    known = {"from_model", "to_model", "top", "mode"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise InvalidRequest(f"Unknown field(s) {unknown}; expected {sorted(known)}.")
+    source, target = body.get("from_model"), body.get("to_model")
+    for name, value in (("from_model", source), ("to_model", target)):
+        if not isinstance(value, str) or not value:
+            raise InvalidRequest(f"{name} must be a public model name.", param=name)
+    model = services.models.models.get(str(target))
+    if model is None or model.operation != "chat":
+        raise InvalidRequest(
+            f"to_model {target!r} is not a chat model this Seawall serves.", param="to_model"
+        )
+    top = body.get("top", 100)
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_WARM:
+        raise InvalidRequest(f"top must be a whole number from 1 to {MAX_WARM}.", param="top")
+    mode = body.get("mode", "replay")
+    if mode not in ("replay", "copy"):
+        raise InvalidRequest("mode must be 'replay' or 'copy'.", param="mode")
+    answer = pipeline.run if mode == "replay" else None
+    result = await cache.warm(str(source), str(target), top, answer)
+    return {"from_model": source, "to_model": target, "mode": mode, **result}

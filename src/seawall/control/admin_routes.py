@@ -29,4 +29,5 @@ def admin_routes(services: ServicesSource) -> list[Route]:
         route("/admin/usage/{report}", admin_usage.usage_report, "GET"),
         route("/admin/cache", admin_cache.cache_status, "GET"),
         route("/admin/cache/invalidate", admin_cache.invalidate, "POST", 201),
+        route("/admin/cache/warm", admin_cache.warm, "POST"),
     ]

@@ -27,16 +27,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from seawall.cache.embedder import Vector
-from seawall.cache.fields import exact_key
+from seawall.cache.fields import NEUTRAL_FIELDS, exact_key
 from seawall.cache.invalidation import Invalidations
 from seawall.cache.policy import BODY_FIELD, Directive, deterministic, directive_of
 from seawall.cache.semantic import Question, SemanticCache, question_of
 from seawall.cache.store import CacheEntry, CacheStore
 from seawall.cache.streams import RecordingStream, ReplayStream
 from seawall.config.cache import CacheSettings
-from seawall.pipeline.context import RequestContext
+from seawall.errors import SeawallError
+from seawall.pipeline.background import Background
+from seawall.pipeline.context import Identity, RequestContext, new_request_id
 from seawall.pipeline.pipeline import Handler, Reply
 from seawall.providers.base import ChatResult, EmbeddingResult, JSONObject, Usage
+from seawall.tenancy.principal import DEFAULT_TENANT, Principal
 
 HIT_EXACT = "hit-exact"
 HIT_SEMANTIC = "hit-semantic"
@@ -70,6 +73,8 @@ class ResponseCache:
         self.semantic = semantic
         self.invalidations = invalidations
         self.counts: Counter[str] = Counter()
+        # Hit counts, kept off the response path.
+        self._counting = Background()
         self._settings = settings
         self._wall_clock = wall_clock
 
@@ -90,11 +95,11 @@ class ResponseCache:
             if directive.lookup:
                 entry = await self.store.get(key)
                 if entry is not None and self._usable(entry, directive):
-                    return self._hit(ctx, entry, HIT_EXACT)
+                    return self._hit(ctx, key, entry, HIT_EXACT)
                 if question is not None:
-                    entry, vector = await self._near_repeat(question, directive)
-                    if entry is not None:
-                        return self._hit(ctx, entry, HIT_SEMANTIC)
+                    found, vector = await self._near_repeat(question, directive)
+                    if found is not None:
+                        return self._hit(ctx, *found, HIT_SEMANTIC)
                 self._result(ctx, MISS)
             else:
                 self._result(ctx, BYPASS)
@@ -110,8 +115,8 @@ class ResponseCache:
 
     async def _near_repeat(
         self, question: Question, directive: Directive
-    ) -> tuple[CacheEntry | None, Vector]:
-        """The usable entry of a stored near-repeat, and the question's vector."""
+    ) -> tuple[tuple[str, CacheEntry] | None, Vector]:
+        """The key and usable entry of a stored near-repeat, and the question's vector."""
         assert self.semantic is not None
         candidate, vector = await self.semantic.find(question)
         if candidate is None:
@@ -120,7 +125,7 @@ class ResponseCache:
         if entry is None or not self._usable(entry, directive):
             self.semantic.forget(question, candidate.key)
             return None, vector
-        return entry, vector
+        return (candidate.key, entry), vector
 
     async def start(self) -> None:
         """Load invalidations and start reloading them; read what other instances learned."""
@@ -130,9 +135,45 @@ class ResponseCache:
 
     async def aclose(self) -> None:
         """Stop reloading invalidations; stop the embedder's thread."""
+        await self._counting.drain()
         await self.invalidations.aclose()
         if self.semantic is not None:
             await self.semantic.embedder.aclose()
+
+    async def warm(
+        self, source: str, target: str, limit: int, answer: Handler | None
+    ) -> dict[str, int]:
+        """Give ``target`` the ``limit`` most requested entries of ``source``.
+
+        With ``answer`` (a pipeline that routes and answers), each entry's request is
+        asked again of ``target`` and the answer kept under ``target``'s key, in the
+        entry's tenant: a new model starts with its own answers to the questions asked
+        most. Without it the entries are copied as they are, for a model that answers
+        as ``source`` does (a renamed or re-released one). Returns how many entries
+        were warmed, and skipped (no request stored, or the answer not kept).
+        """
+        warmed = skipped = 0
+        for entry in await self.store.top(source, limit):
+            if entry.request is None:
+                skipped += 1
+                continue
+            request = {**entry.request, "model": target}
+            key = exact_key(self._scope_of(entry.tenant), target, request)
+            if answer is None:
+                copy = CacheEntry(entry.body, self._wall_clock(), entry.tenant, target, request)
+                await self.store.put(key, copy, self._settings.ttl_seconds)
+                warmed += 1
+                continue
+            try:
+                await answer(warm_context(entry.tenant, request))
+            except SeawallError:
+                skipped += 1
+                continue
+            if await self.store.get(key) is None:  # not kept: a fallback's, a cut answer
+                skipped += 1
+            else:
+                warmed += 1
+        return {"warmed": warmed, "skipped": skipped}
 
     def _cacheable(self, ctx: RequestContext, directive: Directive) -> bool:
         if directive.no_store:
@@ -148,8 +189,9 @@ class ResponseCache:
         )
         return not too_old and not self.invalidations.stale(entry)
 
-    def _hit(self, ctx: RequestContext, entry: CacheEntry, result: str) -> Reply:
+    def _hit(self, ctx: RequestContext, key: str, entry: CacheEntry, result: str) -> Reply:
         self._result(ctx, result)
+        self._counting.run(self.store.hit(key, entry))
         age = max(0, int(self._wall_clock() - entry.stored_at))
         ctx.response_headers["age"] = str(age)
         # A response of its own: the stored answer under this request's id.
@@ -181,7 +223,8 @@ class ResponseCache:
     ) -> None:
         if not self._complete(ctx, body):
             return
-        entry = CacheEntry(body, self._wall_clock(), self._tenant(ctx), self._model(ctx))
+        request = {k: v for k, v in ctx.body.items() if k not in NEUTRAL_FIELDS}
+        entry = CacheEntry(body, self._wall_clock(), self._tenant(ctx), self._model(ctx), request)
         await self.store.put(key, entry, self._settings.ttl_seconds)
         self.counts["stored"] += 1
         if learn is not None and self.semantic is not None:
@@ -206,9 +249,12 @@ class ResponseCache:
         self.counts[result] += 1
 
     def _scope(self, ctx: RequestContext) -> str:
+        return self._scope_of(self._tenant(ctx))
+
+    def _scope_of(self, tenant: str | None) -> str:
         if self._settings.shared_across_tenants:
             return "shared"
-        return "tenant=" + (self._tenant(ctx) or "")
+        return "tenant=" + (tenant or "")
 
     @staticmethod
     def _tenant(ctx: RequestContext) -> str | None:
@@ -226,6 +272,22 @@ class _Learn:
 
     question: Question
     vector: Vector | None
+
+
+def warm_context(tenant: str | None, request: dict[str, Any]) -> RequestContext:
+    """A request made by ``seawall cache warm`` on behalf of ``tenant`` (recorded as such)."""
+    ctx = RequestContext(
+        request_id=new_request_id(),
+        protocol="openai",
+        operation="chat",
+        raw_body=b"",
+        identity=Identity(feature="cache-warm"),
+        principal=Principal("cache-warm", tenant or DEFAULT_TENANT, "admin", admin=True),
+        # Asked again even if an entry exists, and kept.
+        cache_control="no-cache",
+    )
+    ctx.body = request
+    return ctx
 
 
 class CacheFieldRemover:

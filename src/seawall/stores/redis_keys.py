@@ -22,5 +22,7 @@ LIMIT = PREFIX + "limit:"
 AUTH_FAILURES = PREFIX + "authfail:"
 # Cached answers, per scope and request key.
 CACHE = PREFIX + "cache:"
+# Hits per cached answer, one sorted set per public model (for cache warming).
+CACHE_HITS = PREFIX + "cache-hits:"
 # The semantic cache's learned messages, one stream every instance reads.
 CACHE_SEMANTIC = PREFIX + "cache-semantic"
