@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +61,17 @@ MASTER_KEY = "sk-bench-cache-master-key-0123456789"
 CHAT = {
     "model": "gpt-4o-mini",
     "messages": [{"role": "user", "content": "Say hello in five words."}],
-    "max_tokens": 16,
+    # Room for the simulator's whole answer: a truncated one ("length") is never kept.
+    "max_tokens": 64,
     "temperature": 0,
 }
 EXACT_HIT_P50_MS = 1.0
 SEMANTIC_LOOKUP_P50_MS = 15.0
 LONG_MESSAGE = (
     "I am planning a two week trip through the north of Italy in late spring with my "
-    "parents, who walk slowly; which towns should we stay in, and how should we travel "
-    "between them without renting a car?"
+    "elderly parents, who walk slowly and tire quickly; which three or four towns should "
+    "we stay in, how should we travel between them without renting a car, and which "
+    "sights are worth it?"
 )
 
 
@@ -101,6 +104,13 @@ def exact_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
                 ("miss", base, miss),
                 ("hit", base, hit),
             ):
+                if name != "direct":
+                    # Each worker answers once first; then every answer must be the kind measured.
+                    for _ in range(4):
+                        seen = cache_result(base, body)
+                    expected = "hit-exact" if name == "hit" else "miss"
+                    if seen != expected:
+                        raise RuntimeError(f"the {name} request was answered {seen!r}")
                 result = run_loadgen(
                     "fixed",
                     f"{url}/v1/chat/completions",
@@ -121,6 +131,17 @@ def exact_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
                 flush=True,
             )
     return runs
+
+
+def cache_result(base: str, body: bytes) -> str | None:
+    """The x-seawall-cache header of one chat request."""
+    request = urllib.request.Request(
+        f"{base}/v1/chat/completions",
+        data=body,
+        headers={"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers.get("x-seawall-cache")
 
 
 def semantic_runs(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -1,12 +1,16 @@
-"""The in-process vector index and the near-miss check, on their own."""
+"""The in-process vector index, the near-miss check and a failing embedder, on their own."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from seawall.cache.embedder import LocalEmbedder
 from seawall.cache.near_miss import same_meaning_parts
+from seawall.cache.semantic import Question, SemanticCache
 from seawall.cache.semantic_index import DIMENSIONS, SemanticIndex
+from seawall.config.cache import SemanticSettings
+from seawall.errors import UpstreamUnavailable
 
 
 def unit(seed: int) -> np.ndarray:
@@ -67,3 +71,20 @@ def test_growth_removal_and_the_entry_bound() -> None:
 def test_near_miss_check(first: str, second: str, same: bool) -> None:
     assert same_meaning_parts(first, second) is same
     assert same_meaning_parts(second, first) is same
+
+
+class BrokenEmbedder(LocalEmbedder):
+    """An embedder whose model cannot be loaded (a missing package, a corrupt file)."""
+
+    async def embed(self, text: str) -> np.ndarray:
+        raise UpstreamUnavailable("the bundled file model.onnx was not found")
+
+
+async def test_a_broken_embedder_costs_the_match_not_the_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    semantic = SemanticCache(SemanticSettings(enabled=True), BrokenEmbedder())
+    question = Question("ctx", "What is the capital of France?")
+    assert await semantic.find(question) == (None, None)
+    assert await semantic.find(question) == (None, None)
+    assert caplog.text.count("the embedder failed") == 1

@@ -17,6 +17,7 @@ near-miss check (``near_miss``): same numbers, same polarity words, same names.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ from seawall.cache.policy import deterministic
 from seawall.cache.semantic_index import Candidate, SemanticIndex
 from seawall.cache.semantic_share import SharedMessages
 from seawall.config.cache import SemanticSettings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,7 @@ class SemanticCache:
         self.settings = settings
         self.embedder = embedder
         self.index = SemanticIndex(settings.max_entries)
+        self.embedder_failed = False
         self._shared = shared
 
     async def catch_up(self) -> None:
@@ -93,9 +97,15 @@ class SemanticCache:
             for context, key, text, vector in await self._shared.pull():
                 self.index.add(context, key, text, vector)
 
-    async def find(self, question: Question) -> tuple[Candidate | None, Vector]:
-        """The matching stored message (None: no match) and the question's vector."""
-        vector = await self.embedder.embed(question.text)
+    async def find(self, question: Question) -> tuple[Candidate | None, Vector | None]:
+        """The matching stored message (None: no match) and the question's vector.
+
+        The embedder failing (its model missing or broken) costs the match, never the
+        request: it is logged once and the vector is None.
+        """
+        vector = await self.vector(question)
+        if vector is None:
+            return None, None
         await self.catch_up()
         candidate = self.index.nearest(question.context, vector)
         if candidate is None or candidate.similarity < self.settings.threshold:
@@ -103,6 +113,16 @@ class SemanticCache:
         if not same_meaning_parts(question.text, candidate.text):
             return None, vector
         return candidate, vector
+
+    async def vector(self, question: Question) -> Vector | None:
+        """The question's vector; None (logged once) when the embedder fails."""
+        try:
+            return await self.embedder.embed(question.text)
+        except Exception as exc:
+            if not self.embedder_failed:
+                logger.error("semantic cache: the embedder failed (%s); exact cache only", exc)
+            self.embedder_failed = True
+            return None
 
     async def learn(self, question: Question, key: str, vector: Vector) -> None:
         """Index the message of an answer just kept under ``key`` (and share it)."""

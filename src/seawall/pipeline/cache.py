@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ class ResponseCache:
         settings: CacheSettings,
         *,
         semantic: SemanticCache | None = None,
-        wall_clock: Any = time.time,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.semantic = semantic
@@ -115,16 +116,18 @@ class ResponseCache:
 
     async def _near_repeat(
         self, question: Question, directive: Directive
-    ) -> tuple[tuple[str, CacheEntry] | None, Vector]:
+    ) -> tuple[tuple[str, CacheEntry] | None, Vector | None]:
         """The key and usable entry of a stored near-repeat, and the question's vector."""
         assert self.semantic is not None
         candidate, vector = await self.semantic.find(question)
         if candidate is None:
             return None, vector
         entry = await self.store.get(candidate.key)
-        if entry is None or not self._usable(entry, directive):
-            self.semantic.forget(question, candidate.key)
+        if entry is None or self.invalidations.stale(entry):
+            self.semantic.forget(question, candidate.key)  # gone for every request
             return None, vector
+        if not self._usable(entry, directive):
+            return None, vector  # too old for this request's max-age only
         return (candidate.key, entry), vector
 
     async def start(self) -> None:
@@ -230,8 +233,9 @@ class ResponseCache:
         if learn is not None and self.semantic is not None:
             vector = learn.vector
             if vector is None:  # not looked up (no-cache): embed it now
-                vector = await self.semantic.embedder.embed(learn.question.text)
-            await self.semantic.learn(learn.question, key, vector)
+                vector = await self.semantic.vector(learn.question)
+            if vector is not None:
+                await self.semantic.learn(learn.question, key, vector)
 
     def _complete(self, ctx: RequestContext, body: JSONObject) -> bool:
         """A whole answer from the requested model itself (no fallback, nothing cut)."""
