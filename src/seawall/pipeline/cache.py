@@ -55,8 +55,8 @@ _COMPLETE = frozenset({"stop", "tool_calls", "function_call"})
 class ResponseCache:
     """Answers chat requests from a ``CacheStore`` and keeps the answers that may be reused.
 
-    ``counts`` holds requests by cache result (``hit-exact``, ``miss``, ``bypass``)
-    and ``stored``, the answers kept, for metrics and ``GET /admin/cache``.
+    ``counts`` holds requests by cache result (``hit-exact``, ``hit-semantic``,
+    ``miss``, ``bypass``) and ``stored``, the answers kept, for ``GET /admin/cache``.
     """
 
     name = "cache"
