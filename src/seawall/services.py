@@ -41,6 +41,7 @@ from seawall.resilience.admission import Admission
 from seawall.resilience.balancer import Balancer
 from seawall.resilience.clock import Clock, SystemClock
 from seawall.stores.database import create_engine
+from seawall.stores.feedback import SqlFeedbackStore
 from seawall.stores.record_spool import RecordSpool
 from seawall.stores.record_writer import RecordWriter
 from seawall.stores.redis_connection import RedisConnection
@@ -67,6 +68,8 @@ class Services:
     records: SqlRecordStore
     writer: RecordWriter
     redis: RedisConnection | None
+    # End users' feedback on answers (POST /v1/feedback).
+    feedback: SqlFeedbackStore
     # The response cache and its invalidation table (None: caching is off).
     cache: ResponseCache | None = None
     invalidations: SqlInvalidations | None = None
@@ -267,6 +270,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         records=records,
         writer=writer,
         redis=redis,
+        feedback=SqlFeedbackStore(engine),
         cache=cache,
         invalidations=invalidations,
         warm=None

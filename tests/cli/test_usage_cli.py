@@ -16,9 +16,10 @@ import pytest
 from seawall.cli.main import main
 from seawall.control.analytics import REPORTS
 from seawall.stores.database import create_engine
+from seawall.stores.feedback import SqlFeedbackStore
 from seawall.stores.migrate import upgrade
 from seawall.stores.sql_records import SqlRecordStore
-from tests.control.sample_ledger import sample_ledger
+from tests.control.sample_ledger import sample_feedback, sample_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "analytics.md"
@@ -44,6 +45,8 @@ async def ledger_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     engine = create_engine(url)
     try:
         await SqlRecordStore(engine).write_batch(sample_ledger())
+        for verdict in sample_feedback():
+            await SqlFeedbackStore(engine).put(verdict)
     finally:
         await engine.dispose()
     monkeypatch.chdir(tmp_path)

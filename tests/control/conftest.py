@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seawall.stores.database import create_engine
+from seawall.stores.feedback import SqlFeedbackStore
 from seawall.stores.sql_records import SqlRecordStore
-from tests.control.sample_ledger import sample_ledger
+from tests.control.sample_ledger import sample_feedback, sample_ledger
 
 
 @pytest.fixture
@@ -22,6 +23,9 @@ async def engine(migrated_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def ledger(engine: AsyncEngine) -> AsyncEngine:
-    """The engine, with the sample ledger written the way the gateway writes it."""
+    """The engine, with the sample ledger (and feedback) written the way the gateway does."""
     await SqlRecordStore(engine).write_batch(sample_ledger())
+    feedback = SqlFeedbackStore(engine)
+    for verdict in sample_feedback():
+        await feedback.put(verdict)
     return engine

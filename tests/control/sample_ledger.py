@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from seawall.stores.feedback import Feedback
 from seawall.stores.records import RequestRecord
 from tests.stores.sample_records import sample_record
 
@@ -129,4 +130,13 @@ def sample_ledger() -> list[RequestRecord]:
             completion_tokens=100,
             cost_usd=0.0045,
         ),
+    ]
+
+
+def sample_feedback() -> list[Feedback]:
+    """End users' verdicts on three of the requests: alice liked one and not the other."""
+    return [
+        Feedback("req_alice_1", "acme", "key_acme_web", 1.0, "up"),
+        Feedback("req_alice_2", "acme", "key_acme_web", 0.0, "down", "too long"),
+        Feedback("req_bob_1", "acme", "key_acme_batch", 0.75),
     ]

@@ -413,3 +413,25 @@ async def test_a_report_refuses_parameters_it_does_not_take(engine: AsyncEngine)
         await run_report(engine, "daily-spend", ReportFilters(by="user"))
     with pytest.raises(InvalidRequest, match="does not take 'limit'"):
         await run_report(engine, "model-mix", ReportFilters(limit=3))
+
+
+async def test_feedback_per_model_and_deployment(ledger: AsyncEngine) -> None:
+    assert await report(ledger, "feedback", tenant="acme") == [
+        {
+            "model": "gpt-4o-mini",
+            "deployment": "openai-primary",
+            "rated": 2,
+            "thumbs_up": 1,
+            "thumbs_down": 1,
+            "mean_score": 0.5,
+        },
+        {
+            "model": "claude-sonnet",
+            "deployment": "anthropic-primary",
+            "rated": 1,
+            "thumbs_up": 0,
+            "thumbs_down": 0,
+            "mean_score": 0.75,
+        },
+    ]
+    assert await report(ledger, "feedback", tenant="globex") == []

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, distinct, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, case, distinct, func, literal_column, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seawall.control.report_filters import DIMENSIONS, ReportFilters
 from seawall.errors import InvalidRequest, NotFound
-from seawall.stores.tables import requests
+from seawall.stores.tables import feedback, requests
 
 Cell = str | int | float | None
 Row = dict[str, Cell]
@@ -228,6 +228,36 @@ async def model_mix(engine: AsyncEngine, filters: ReportFilters) -> list[Row]:
     ]
 
 
+async def feedback_by_model(engine: AsyncEngine, filters: ReportFilters) -> list[Row]:
+    """End users' feedback per model and deployment (of requests in the window), most first."""
+    rated = func.count().label("rated")
+    query = (
+        select(
+            _R.public_model,
+            _R.deployment,
+            rated,
+            func.sum(case((feedback.c.thumbs == "up", 1), else_=0)).label("thumbs_up"),
+            func.sum(case((feedback.c.thumbs == "down", 1), else_=0)).label("thumbs_down"),
+            func.avg(feedback.c.score).label("mean_score"),
+        )
+        .select_from(requests.join(feedback, feedback.c.request_id == _R.request_id))
+        .where(*_window(filters))
+        .group_by(_R.public_model, _R.deployment)
+        .order_by(rated.desc(), _R.public_model.asc().nulls_last(), _R.deployment.asc())
+    )
+    return [
+        {
+            "model": row["public_model"],
+            "deployment": row["deployment"],
+            "rated": int(row["rated"]),
+            "thumbs_up": int(row["thumbs_up"]),
+            "thumbs_down": int(row["thumbs_down"]),
+            "mean_score": round(float(row["mean_score"]), 4),
+        }
+        for row in await _fetch(engine, query)
+    ]
+
+
 async def error_counts(engine: AsyncEngine, filters: ReportFilters) -> list[Row]:
     """Failed requests (status 400 and up) per model, status and error type, commonest first.
 
@@ -390,6 +420,13 @@ REPORTS = MappingProxyType(
                 ("model", "status_code", "error_type", "errors", "error_rate", "last_at"),
                 _WINDOW | {"limit"},
                 error_counts,
+            ),
+            ReportSpec(
+                "feedback",
+                "end users' feedback (thumbs, mean score) per model and deployment",
+                ("model", "deployment", "rated", "thumbs_up", "thumbs_down", "mean_score"),
+                _WINDOW,
+                feedback_by_model,
             ),
         )
     }

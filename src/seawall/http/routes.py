@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from seawall.control.admin_routes import admin_routes
+from seawall.http.feedback import FeedbackApi
 from seawall.http.gateway import Gateway
 from seawall.http.health import Readiness, live
 from seawall.http.serving_app import ServingEndpoint
@@ -24,6 +25,7 @@ def routes(gateway: Gateway, serving: dict[str, ServingEndpoint]) -> list[Route]
     return [
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in serving.items()),
         Route("/v1/models", gateway.list_models, methods=["GET"]),
+        Route("/v1/feedback", FeedbackApi(gateway).post, methods=["POST"]),
         Route("/v1/models/{model:path}", gateway.retrieve_model, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", Readiness(gateway).ready, methods=["GET"]),

@@ -20,6 +20,15 @@ _ENDPOINTS = {
     ("openai", "embeddings"): "embeddings",
     ("anthropic", "chat"): "messages",
 }
+# Feedback is about answers: a key that may ask for them may rate them.
+_FEEDBACK = "feedback"
+_ANSWERING = frozenset({"chat.completions", "messages"})
+
+
+def _allowed(endpoint: str, scope: frozenset[str]) -> bool:
+    if endpoint == _FEEDBACK:
+        return bool(scope & _ANSWERING)
+    return endpoint in scope
 
 
 class FailureLimiter(Protocol):
@@ -51,7 +60,7 @@ class Authenticate:
         except AuthenticationFailed:
             await self._failures.failed(identity.client_ip)
             raise
-        if principal.endpoints is not None and endpoint not in principal.endpoints:
+        if principal.endpoints is not None and not _allowed(endpoint, principal.endpoints):
             raise PermissionDenied(
                 f"This API key ({principal.key_id}) may not call {endpoint}; it is scoped to "
                 f"{', '.join(sorted(principal.endpoints))}."

@@ -119,3 +119,16 @@ cache_invalidations = Table(
     Column("stored_before", Double, nullable=False),
     Column("created_at", Double, nullable=False),
 )
+
+# End users' feedback on answers: at most one per request (a new one replaces it).
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("request_id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("score", Double, nullable=False),  # 0 (bad) to 1 (good); thumbs: 0 or 1
+    Column("thumbs", Text),  # up | down, when given as thumbs
+    Column("comment", Text),
+    Column("created_at", Double, nullable=False),
+)
