@@ -18,13 +18,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.http.incoming import Incoming
 from seawall.http.request_id import SCOPE_KEY
+from seawall.http.responses import as_seawall_error, openai_error
 from seawall.pipeline.context import new_request_id
 
 Handler = Callable[[Incoming], Awaitable[Response]]
 
 
 class ServingEndpoint:
-    """One serving route as an ASGI app; stamps ``x-request-id`` on its response itself."""
+    """One serving route as an ASGI app; stamps ``x-request-id`` on its response itself.
+
+    A handler answers its own errors in its client's format; anything that still
+    escapes it (a bug) is logged under the request id and answered with an
+    OpenAI-shaped 500 that carries the id, never the server's bare 500.
+    """
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
@@ -34,7 +40,10 @@ class ServingEndpoint:
         request_id = scope.get(SCOPE_KEY)
         if request_id is None:
             request_id = scope[SCOPE_KEY] = new_request_id()
-        response = await self._handler(Incoming.of(scope, receive, request_id))
+        try:
+            response = await self._handler(Incoming.of(scope, receive, request_id))
+        except Exception as exc:
+            response = openai_error(as_seawall_error(exc, request_id))
         response.raw_headers.append((b"x-request-id", request_id.encode()))
         if isinstance(response, StreamingResponse):
             await response(scope, receive, send)
