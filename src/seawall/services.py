@@ -16,6 +16,7 @@ from seawall.cache.parts import build_cache
 from seawall.config.schema import ProviderKind, Settings
 from seawall.inbound.anthropic_messages import decode_messages
 from seawall.inbound.openai_requests import decode_chat, decode_embeddings
+from seawall.monitoring.metrics import MetricsRecorder
 from seawall.pipeline.admit import Admit
 from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.authorize import Authorize
@@ -246,9 +247,11 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
             settings.cache, engine, redis.client if redis is not None else None, clock
         )
         await cache.start()
+    # Every finished request updates the metrics on its way to the ledger.
+    sink = MetricsRecorder(writer, settings.models)
     pipeline = build_pipeline(
         tenancy.authenticate,
-        writer,
+        sink,
         admission,
         table,
         backends,
@@ -275,5 +278,5 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         invalidations=invalidations,
         warm=None
         if cache is None
-        else build_warm_pipeline(cache, writer, table, backends, resilience, prices),
+        else build_warm_pipeline(cache, sink, table, backends, resilience, prices),
     )

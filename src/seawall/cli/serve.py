@@ -15,6 +15,7 @@ from seawall.config import ConfigError, Settings, load_from_environment
 from seawall.control.master_key import resolve_master_key
 from seawall.http.app import build_app
 from seawall.http.server_protocol import PROTOCOL as COALESCING_HTTPTOOLS
+from seawall.monitoring.endpoint import MULTIPROCESS_DIR
 from seawall.stores.migrate import upgrade
 
 
@@ -90,6 +91,12 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, key: str, worke
     os.environ["SEAWALL_HOST"] = settings.server.host
     os.environ["SEAWALL_PORT"] = str(settings.server.port)
     os.environ["SEAWALL_MASTER_KEY"] = key
+    # Each worker keeps its metric values in files there; a scrape of any sums them all.
+    metrics_dir = settings.data_dir / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):  # a previous run's values
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR] = str(metrics_dir.resolve())
     uvicorn.run(
         "seawall.http.worker:create_app", factory=True, workers=workers, **_server_options(settings)
     )

@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics (and, later, traces and quality signals)."""
