@@ -89,10 +89,12 @@ class MetricsRecorder:
 
     def observe(self, record: RequestRecord) -> None:
         """Update every metric from one record."""
+        # The model as labelled: a client's made-up names must not grow this cache either.
+        model = record.public_model if record.public_model in self._models else _UNKNOWN
         key = (
             record.operation,
             record.protocol,
-            record.public_model,
+            model,
             record.deployment,
             record.provider,
             record.error_type,
@@ -102,7 +104,7 @@ class MetricsRecorder:
         )
         children = self._children.get(key)
         if children is None:
-            children = self._children[key] = _Children(record, self._models)
+            children = self._children[key] = _Children(record, model)
         children.duration.observe(record.latency_ms / 1000.0)
         children.input_tokens.observe(record.prompt_tokens)
         children.output_tokens.observe(record.completion_tokens)
@@ -128,9 +130,8 @@ class _Children:
         "retries",
     )
 
-    def __init__(self, record: RequestRecord, models: frozenset[str]) -> None:
+    def __init__(self, record: RequestRecord, model: str) -> None:
         operation = "messages" if record.protocol == "anthropic" else record.operation
-        model = record.public_model if record.public_model in models else _UNKNOWN
         deployment = record.deployment or ""
         provider = record.provider or ""
         base = (operation, model, deployment)
