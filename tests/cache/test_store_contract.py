@@ -85,6 +85,10 @@ async def test_top_lists_the_most_requested_live_entries_of_a_model(store: Cache
     await asyncio.sleep(0.1)
     texts = [e.body["choices"][0]["message"]["content"] for e in await store.top("gpt-4o-mini", 2)]
     assert texts == ["popular", "rare"]
+    # A refreshed answer (no-cache, an expired max-age) keeps its popularity.
+    await store.put("popular", entry("popular, refreshed"), ttl_s=60)
+    top = await store.top("gpt-4o-mini", 1)
+    assert top[0].body["choices"][0]["message"]["content"] == "popular, refreshed"
     assert await store.top("another-model", 5) == []
 
 

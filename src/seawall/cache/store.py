@@ -105,10 +105,13 @@ class MemoryCacheStore:
         size = len(entry.encode())
         if size > self._max_bytes:
             return
+        hits = self._hits.get(key)  # a refreshed answer stays as popular as it was
         if key in self._entries:
             self._drop(key)
         self._entries[key] = (self._now() + ttl_s, size, entry)
         self.bytes += size
+        if hits:
+            self._hits[key] = hits
         while len(self._entries) > self._max_entries or self.bytes > self._max_bytes:
             self._drop(next(iter(self._entries)))
 

@@ -39,11 +39,12 @@ class SqlFeedbackStore:
         self._wall_clock = wall_clock
 
     async def owner(self, request_id: str) -> str | None:
-        """The tenant of the recorded request ``request_id``; None when none is recorded."""
+        """The tenant of the recorded request ``request_id``; None when none is recorded
+        (or it was recorded without one)."""
         query = select(requests.c.tenant_id).where(requests.c.request_id == request_id)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
-        return None if row is None else str(row[0])
+        return None if row is None or row[0] is None else str(row[0])
 
     async def put(self, given: Feedback) -> Feedback:
         """Keep ``given`` (stamped now), replacing earlier feedback on the same request."""
