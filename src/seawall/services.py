@@ -16,7 +16,7 @@ from seawall.cache.parts import build_cache
 from seawall.config.schema import ProviderKind, Settings
 from seawall.inbound.anthropic_messages import decode_messages
 from seawall.inbound.openai_requests import decode_chat, decode_embeddings
-from seawall.monitoring.metrics import MetricsRecorder
+from seawall.monitoring.metrics import FeedbackMetrics, MetricsRecorder
 from seawall.pipeline.admit import Admit
 from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.authorize import Authorize
@@ -69,8 +69,9 @@ class Services:
     records: SqlRecordStore
     writer: RecordWriter
     redis: RedisConnection | None
-    # End users' feedback on answers (POST /v1/feedback).
+    # End users' feedback on answers (POST /v1/feedback), kept and exported as a metric.
     feedback: SqlFeedbackStore
+    feedback_metrics: FeedbackMetrics
     # The response cache and its invalidation table (None: caching is off).
     cache: ResponseCache | None = None
     invalidations: SqlInvalidations | None = None
@@ -274,6 +275,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         writer=writer,
         redis=redis,
         feedback=SqlFeedbackStore(engine),
+        feedback_metrics=FeedbackMetrics(settings.models),
         cache=cache,
         invalidations=invalidations,
         warm=None

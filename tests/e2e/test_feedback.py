@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import LiveSeawall
 
@@ -29,8 +30,25 @@ def answered_request_id(seawall: LiveSeawall, key: str) -> str:
     return request_id
 
 
+def feedback_scores(seawall: LiveSeawall) -> tuple[float, float]:
+    """The count and sum of seawall_feedback_score for gpt-4o-mini on sim-gpt."""
+    found = {"count": 0.0, "sum": 0.0}
+    text = httpx.get(f"{seawall.url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name.startswith("seawall_feedback_score_")
+                and labels.get("gen_ai_request_model") == "gpt-4o-mini"
+                and labels.get("seawall_deployment") == "sim-gpt"
+            ):
+                found[sample.name.rsplit("_", 1)[1]] = sample.value
+    return found["count"], found["sum"]
+
+
 def test_feedback_round_trip_and_report(live_seawall: LiveSeawall) -> None:
     key = live_seawall.key
+    count_before, sum_before = feedback_scores(live_seawall)
     request_id = answered_request_id(live_seawall, key)
     # Sent at once, before the record writer flushed: it waits for the record.
     first = feedback(live_seawall, key, request_id=request_id, thumbs="up", comment="spot on")
@@ -46,6 +64,10 @@ def test_feedback_round_trip_and_report(live_seawall: LiveSeawall) -> None:
     # Changing one's mind replaces the verdict.
     again = feedback(live_seawall, key, request_id=request_id, score=0.2)
     assert again.status_code == 200 and again.json()["score"] == 0.2
+    # Each verdict received is a sample of the metric (the store keeps the latest only).
+    count_after, sum_after = feedback_scores(live_seawall)
+    assert count_after - count_before == 2
+    assert abs((sum_after - sum_before) - 1.2) < 1e-9
     report = httpx.get(
         f"{live_seawall.url}/admin/usage/feedback",
         headers={"authorization": f"Bearer {key}"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from seawall.control.analytics import run_report
 from seawall.control.report_filters import ReportFilters
 from seawall.stores.database import create_engine
-from seawall.stores.feedback import Feedback, SqlFeedbackStore
+from seawall.stores.feedback import Feedback, Rated, SqlFeedbackStore
 from seawall.stores.sql_records import SqlRecordStore
 from tests.stores.sample_records import sample_record
 
@@ -19,7 +19,7 @@ async def test_feedback_is_kept_once_per_request_and_reported_per_model(
     other = sample_record(tenant_id="acme", public_model="claude", deployment="claude-1")
     await store.write_batch([*rated, other])
     try:
-        assert await feedback.owner(rated[0].request_id) == "acme"
+        assert await feedback.owner(rated[0].request_id) == Rated("acme", "gpt-4o-mini", "primary")
         assert await feedback.owner("req_never_recorded") is None
         await feedback.put(Feedback(rated[0].request_id, "acme", "key_1", 1.0, "up"))
         await feedback.put(Feedback(rated[1].request_id, "acme", "key_1", 1.0, "up"))

@@ -51,18 +51,19 @@ class FeedbackApi:
             body = parse_object(await read_body(request.headers, request.receive, limit))
             request_id, score, thumbs, comment = parse_feedback(body)
             store = services.feedback
-            owner = await store.owner(request_id)
-            if owner is None:
+            rated = await store.owner(request_id)
+            if rated is None:
                 await asyncio.sleep(services.settings.stores.record_flush_seconds + _RECORD_SLACK_S)
-                owner = await store.owner(request_id)
-            if owner != principal.tenant_id:
+                rated = await store.owner(request_id)
+            if rated is None or rated.tenant_id != principal.tenant_id:
                 raise NotFound(
                     f"No request {request_id!r} of this key's tenant is recorded; send the "
                     "x-request-id Seawall returned with the answer.",
                     param="request_id",
                 )
-            given = Feedback(request_id, owner, principal.key_id, score, thumbs, comment)
+            given = Feedback(request_id, rated.tenant_id, principal.key_id, score, thumbs, comment)
             stored = await store.put(given)
+            services.feedback_metrics.observe(rated, stored)
         except Exception as exc:
             return openai_error(as_seawall_error(exc, request.scope[SCOPE_KEY]))
         return json_response(feedback_json(stored))

@@ -10,7 +10,8 @@ have one, with dots as underscores:
 * ``gen_ai_server_time_to_first_token_seconds`` (histogram, streams);
 * ``seawall_requests_total``: requests by HTTP status and cache result;
 * ``seawall_cost_usd_total``: spend by model, deployment and tenant;
-* ``seawall_upstream_retries_total``: upstream attempts beyond the first.
+* ``seawall_upstream_retries_total``: upstream attempts beyond the first;
+* ``seawall_feedback_score`` (histogram): end users' feedback per model and deployment.
 
 Labels are bounded: ``gen_ai_operation_name`` is chat, embeddings or messages;
 ``gen_ai_request_model`` is a configured public model or ``unknown`` (a client's
@@ -30,6 +31,7 @@ from collections.abc import Iterable
 from prometheus_client import Counter, Histogram
 
 from seawall.pipeline.record import RecordSink
+from seawall.stores.feedback import Feedback, Rated
 from seawall.stores.records import RequestRecord
 
 _MODEL_LABELS = ("gen_ai_operation_name", "gen_ai_request_model", "seawall_deployment")
@@ -142,3 +144,23 @@ class _Children:
         self.requests = REQUESTS.labels(*base, str(record.status_code), record.cache or "")
         self.cost = COST.labels(model, deployment, record.tenant_id or "")
         self.retries = RETRIES.labels(*base)
+
+
+FEEDBACK = Histogram(
+    "seawall_feedback_score",
+    "End users' feedback scores (0 bad to 1 good; thumbs up 1, down 0) per model.",
+    ["gen_ai_request_model", "seawall_deployment"],
+    buckets=(0.0, 0.25, 0.5, 0.75, 1.0),
+)
+
+
+class FeedbackMetrics:
+    """Exports each feedback received as a score of the model and deployment rated."""
+
+    def __init__(self, models: Iterable[str]) -> None:
+        self._models = frozenset(models)
+
+    def observe(self, rated: Rated, given: Feedback) -> None:
+        """Count one feedback on a request of ``rated``."""
+        model = rated.model if rated.model in self._models else _UNKNOWN
+        FEEDBACK.labels(model, rated.deployment or "").observe(given.score)

@@ -19,6 +19,15 @@ from seawall.stores.tables import feedback, requests
 
 
 @dataclass(frozen=True, slots=True)
+class Rated:
+    """The request feedback is about: its tenant, and the model and deployment that answered."""
+
+    tenant_id: str
+    model: str | None
+    deployment: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Feedback:
     """One request's feedback: a score from 0 (bad) to 1 (good)."""
 
@@ -38,13 +47,16 @@ class SqlFeedbackStore:
         self._engine = engine
         self._wall_clock = wall_clock
 
-    async def owner(self, request_id: str) -> str | None:
-        """The tenant of the recorded request ``request_id``; None when none is recorded
-        (or it was recorded without one)."""
-        query = select(requests.c.tenant_id).where(requests.c.request_id == request_id)
+    async def owner(self, request_id: str) -> Rated | None:
+        """Whose the recorded request ``request_id`` is and what answered it; None when
+        none is recorded (or it was recorded without a tenant)."""
+        r = requests.c
+        query = select(r.tenant_id, r.public_model, r.deployment).where(r.request_id == request_id)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
-        return None if row is None or row[0] is None else str(row[0])
+        if row is None or row[0] is None:
+            return None
+        return Rated(str(row[0]), row[1], row[2])
 
     async def put(self, given: Feedback) -> Feedback:
         """Keep ``given`` (stamped now), replacing earlier feedback on the same request."""
