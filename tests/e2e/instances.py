@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,13 @@ def sdk(server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(
         base_url=f"{server.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=20.0
     )
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``check`` became true within ``timeout`` seconds (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()

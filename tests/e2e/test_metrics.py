@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -12,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import LiveSeawall
-from tests.e2e.instances import sdk, seawall_process, simulator_process
+from tests.e2e.instances import eventually, sdk, seawall_process, simulator_process
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -33,15 +31,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     """The sum of ``name`` over the samples carrying ``labels``."""
     wanted = set(labels.items())
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_traffic_moves_the_genai_and_seawall_metrics(live_seawall: LiveSeawall) -> None:

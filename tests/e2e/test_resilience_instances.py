@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,14 @@ import pytest
 import redis
 
 from tests.e2e.conftest import MASTER_KEY
-from tests.e2e.instances import CHAT, Simulator, sdk, seawall_process, simulator_process
+from tests.e2e.instances import (
+    CHAT,
+    Simulator,
+    eventually,
+    sdk,
+    seawall_process,
+    simulator_process,
+)
 from tests.e2e.processes import ServerProcess
 from tests.ports import free_port
 from tests.private_redis import PrivateRedis
@@ -58,16 +65,6 @@ def trip_breaker(client: openai.OpenAI, model: str) -> list[str | None]:
         if fallbacks[-1] is None:
             return fallbacks
     pytest.fail(f"the breaker never opened; fallback headers: {fallbacks}")
-
-
-def eventually(check: Callable[[], bool], timeout: float) -> bool:
-    """Whether ``check`` became true within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def delete_keys(client: redis.Redis, pattern: str) -> None:

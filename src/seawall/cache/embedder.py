@@ -33,10 +33,7 @@ class LocalEmbedder:
 
     def embed_now(self, text: str) -> Vector:
         """The vector of ``text``, on the calling thread."""
-        if self._encoder is None:
-            self._encoder = SentenceEncoder(MINILM_ONNX.require(), MINILM_TOKENIZER.require(), 1)
-        vectors, _ = self._encoder.encode([text])
-        vector: Vector = vectors[0]
+        vector: Vector = self.embed_many([text])[0]
         return vector
 
     def embed_many(self, texts: list[str]) -> npt.NDArray[np.float32]:

@@ -72,9 +72,14 @@ NEUTRAL_FIELDS = frozenset(
 )
 
 
+def keyed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's fields that are part of its key: all but the neutral ones."""
+    return {name: value for name, value in body.items() if name not in NEUTRAL_FIELDS}
+
+
 def exact_key(scope: str, model: str, body: dict[str, Any]) -> str:
     """The exact cache key of a chat request answered by public model ``model``."""
-    kept = {name: value for name, value in body.items() if name not in NEUTRAL_FIELDS}
+    kept = keyed_fields(body)
     kept["model"] = model
     digest = hashlib.sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return f"{scope}:{digest}"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seawall.cache.embedder import Vector
-from seawall.cache.fields import NEUTRAL_FIELDS, exact_key
+from seawall.cache.fields import exact_key, keyed_fields
 from seawall.cache.invalidation import Invalidations
 from seawall.cache.policy import BODY_FIELD, Directive, deterministic, directive_of
 from seawall.cache.semantic import Question, SemanticCache, question_of
@@ -91,19 +91,18 @@ class ResponseCache:
                 return await call_next(ctx)
             scope, model = self._scope(ctx), self._model(ctx)
             key = exact_key(scope, model, ctx.body)
-            question = self._question(scope, model, ctx.body)
-            vector: Vector | None = None
             if directive.lookup:
                 entry = await self.store.get(key)
                 if entry is not None and self._usable(entry, directive):
                     return self._hit(ctx, key, entry, HIT_EXACT)
-                if question is not None:
-                    found, vector = await self._near_repeat(question, directive)
-                    if found is not None:
-                        return self._hit(ctx, *found, HIT_SEMANTIC)
-                self._result(ctx, MISS)
-            else:
-                self._result(ctx, BYPASS)
+            # Past an exact hit: the semantic context, for the lookup and for learning.
+            question = self._question(scope, model, ctx.body)
+            vector: Vector | None = None
+            if directive.lookup and question is not None:
+                found, vector = await self._near_repeat(question, directive)
+                if found is not None:
+                    return self._hit(ctx, *found, HIT_SEMANTIC)
+            self._result(ctx, MISS if directive.lookup else BYPASS)
             learn = None if question is None else _Learn(question, vector)
             return await self._answer_and_keep(ctx, key, call_next, learn)
 
@@ -226,7 +225,7 @@ class ResponseCache:
     ) -> None:
         if not self._complete(ctx, body):
             return
-        request = {k: v for k, v in ctx.body.items() if k not in NEUTRAL_FIELDS}
+        request = keyed_fields(ctx.body)
         entry = CacheEntry(body, self._wall_clock(), self._tenant(ctx), self._model(ctx), request)
         await self.store.put(key, entry, self._settings.ttl_seconds)
         self.counts["stored"] += 1

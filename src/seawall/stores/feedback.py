@@ -7,6 +7,7 @@ is what ties feedback to a model, deployment and tenant: ``owner`` finds it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,24 +61,9 @@ class SqlFeedbackStore:
 
     async def put(self, given: Feedback) -> Feedback:
         """Keep ``given`` (stamped now), replacing earlier feedback on the same request."""
-        stamped = Feedback(
-            given.request_id,
-            given.tenant_id,
-            given.key_id,
-            given.score,
-            given.thumbs,
-            given.comment,
-            self._wall_clock(),
-        )
-        values = {
-            "request_id": stamped.request_id,
-            "tenant_id": stamped.tenant_id,
-            "key_id": stamped.key_id,
-            "score": stamped.score,
-            "thumbs": stamped.thumbs,
-            "comment": stamped.comment,
-            "created_at": stamped.created_at,
-        }
+        stamped = dataclasses.replace(given, created_at=self._wall_clock())
+        # The table's columns are the dataclass's fields, by name.
+        values = dataclasses.asdict(stamped)
         insert = (postgresql if self._engine.dialect.name == "postgresql" else sqlite).insert
         statement = insert(feedback).values(**values)
         statement = statement.on_conflict_do_update(
@@ -93,14 +79,4 @@ class SqlFeedbackStore:
         query = select(feedback).where(feedback.c.request_id == request_id)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).mappings().first()
-        if row is None:
-            return None
-        return Feedback(
-            row["request_id"],
-            row["tenant_id"],
-            row["key_id"],
-            row["score"],
-            row["thumbs"],
-            row["comment"],
-            row["created_at"],
-        )
+        return None if row is None else Feedback(**row)
