@@ -7,6 +7,7 @@ shutdown. Tests build their own with other settings.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,7 +17,9 @@ from seawall.cache.parts import build_cache
 from seawall.config.schema import ProviderKind, Settings
 from seawall.inbound.anthropic_messages import decode_messages
 from seawall.inbound.openai_requests import decode_chat, decode_embeddings
-from seawall.monitoring.metrics import FeedbackMetrics, MetricsRecorder
+from seawall.monitoring.answer import Observer
+from seawall.monitoring.metrics import FeedbackMetrics
+from seawall.monitoring.parts import Monitoring, build_monitoring
 from seawall.pipeline.admit import Admit
 from seawall.pipeline.authenticate import Authenticate
 from seawall.pipeline.authorize import Authorize
@@ -77,9 +80,13 @@ class Services:
     invalidations: SqlInvalidations | None = None
     # Routes, answers and records the requests ``seawall cache warm`` replays.
     warm: Pipeline | None = None
+    # Observers of finished requests, the state gauges and the golden set evaluation.
+    monitoring: Monitoring | None = None
 
     async def aclose(self) -> None:
         """Settle budgets, flush records, then release upstream connections, models and pools."""
+        if self.monitoring is not None:
+            await self.monitoring.aclose()
         await self.tenancy.aclose()
         if self.cache is not None:
             await self.cache.aclose()
@@ -145,6 +152,7 @@ def build_pipeline(
     limits: ClientRateLimit | None = None,
     budget: Budget | None = None,
     cache: ResponseCache | None = None,
+    observers: Sequence[Observer] = (),
 ) -> Pipeline:
     """The stages, in order; later capabilities insert theirs here.
 
@@ -164,7 +172,7 @@ def build_pipeline(
     return Pipeline(
         [
             authenticate,
-            Record(sink, prices),
+            Record(sink, prices, observers),
             Admit(admission, resilience.rejections),
             decode,
             Authorize(),
@@ -176,24 +184,29 @@ def build_pipeline(
     )
 
 
-def build_warm_pipeline(
-    cache: ResponseCache,
+def build_own_pipeline(
     sink: RecordSink,
     table: ModelTable,
     backends: dict[ProviderKind, Backend],
     resilience: Resilience,
     prices: PriceBook,
+    observers: Sequence[Observer] = (),
+    *,
+    cache: ResponseCache | None = None,
 ) -> Pipeline:
-    """The pipeline cache warming replays requests through: recorded, routed, kept.
+    """The pipeline of the gateway's own requests: cache warming replays (through
+    ``cache``, which keeps their answers) and golden set evaluations (no cache).
 
-    The requests are the gateway's own (an admin asked for them), so they skip
-    authentication, admission, limits and budgets; their cost is on their records,
-    under the entry's tenant with the feature tag ``cache-warm``.
+    The requests are the gateway's own (an admin or the configuration asked for them),
+    so they skip authentication, admission, limits and budgets; they are routed and
+    recorded like any other, their cost on their records with their feature tag
+    (``cache-warm`` under the entry's tenant, ``golden-eval``).
     """
     planner = CandidatePlanner(table.models, table.usable, resilience.balancer)
-    return Pipeline(
-        [Record(sink, prices), Route(table), cache], Executor(backends, planner, resilience)
-    )
+    stages: list[Stage] = [Record(sink, prices, observers), Route(table)]
+    if cache is not None:
+        stages.append(cache)
+    return Pipeline(stages, Executor(backends, planner, resilience))
 
 
 def _quota_stages(limits: ClientRateLimit | None, budget: Budget | None) -> list[Stage]:
@@ -248,11 +261,12 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
             settings.cache, engine, redis.client if redis is not None else None, clock
         )
         await cache.start()
-    # Every finished request updates the metrics on its way to the ledger.
-    sink = MetricsRecorder(writer, settings.models)
+    # Every finished request is looked at (metrics, quality) on its way to the ledger.
+    monitoring = build_monitoring(settings)
+    observers = monitoring.observers
     pipeline = build_pipeline(
         tenancy.authenticate,
-        sink,
+        writer,
         admission,
         table,
         backends,
@@ -261,8 +275,16 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         limits=tenancy.limits,
         budget=tenancy.budget,
         cache=cache,
+        observers=observers,
+    )
+    monitoring.start(
+        admission,
+        writer,
+        resilience.breakers,
+        build_own_pipeline(writer, table, backends, resilience, prices, observers).run,
     )
     return Services(
+        monitoring=monitoring,
         settings=settings,
         tenancy=tenancy,
         pipeline=pipeline,
@@ -280,5 +302,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         invalidations=invalidations,
         warm=None
         if cache is None
-        else build_warm_pipeline(cache, sink, table, backends, resilience, prices),
+        else build_own_pipeline(
+            writer, table, backends, resilience, prices, observers, cache=cache
+        ),
     )

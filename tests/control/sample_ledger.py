@@ -36,7 +36,8 @@ def _request(
 
 
 def sample_ledger() -> list[RequestRecord]:
-    """Nine requests: acme's alice, bob and carol, globex's dave; two failures."""
+    """Nine requests: acme's alice, bob and carol, globex's dave; three failures, one
+    cache hit (alice's second), one refusal (dave's second)."""
     return [
         _request(
             "req_alice_1",
@@ -47,6 +48,9 @@ def sample_ledger() -> list[RequestRecord]:
             prompt_tokens=1_200,
             completion_tokens=300,
             cost_usd=0.00036,
+            latency_ms=420.0,
+            cache="miss",
+            refused=False,
         ),
         _request(
             "req_alice_2",
@@ -57,6 +61,9 @@ def sample_ledger() -> list[RequestRecord]:
             prompt_tokens=1_500,
             completion_tokens=400,
             cost_usd=0.000465,
+            latency_ms=4.0,
+            cache="hit-exact",
+            refused=False,
         ),
         _request(
             "req_bob_1",
@@ -67,6 +74,9 @@ def sample_ledger() -> list[RequestRecord]:
             prompt_tokens=8_000,
             completion_tokens=1_200,
             cost_usd=0.042,
+            latency_ms=2_400.0,
+            cache="bypass",
+            refused=False,
         ),
         _request(
             "req_bob_2",
@@ -77,6 +87,8 @@ def sample_ledger() -> list[RequestRecord]:
             prompt_tokens=9_000,
             completion_tokens=1_500,
             cost_usd=0.0495,
+            cache="miss",
+            refused=False,
         ),
         _request(
             "req_alice_limited",
@@ -98,6 +110,7 @@ def sample_ledger() -> list[RequestRecord]:
             error_type="UpstreamUnavailable",
             prompt_tokens=0,
             completion_tokens=0,
+            cache="miss",
         ),
         _request(
             "req_carol_2",
@@ -109,6 +122,7 @@ def sample_ledger() -> list[RequestRecord]:
             error_type="UpstreamUnavailable",
             prompt_tokens=0,
             completion_tokens=0,
+            cache="miss",
         ),
         _request(
             "req_dave_1",
@@ -119,6 +133,8 @@ def sample_ledger() -> list[RequestRecord]:
             prompt_tokens=20_000,
             completion_tokens=4_000,
             cost_usd=0.12,
+            cache="bypass",
+            refused=False,
         ),
         _request(
             "req_dave_2",
@@ -129,6 +145,9 @@ def sample_ledger() -> list[RequestRecord]:
             prompt_tokens=1_000,
             completion_tokens=100,
             cost_usd=0.0045,
+            latency_ms=310.0,
+            cache="bypass",
+            refused=True,  # a short answer that declined
         ),
     ]
 

@@ -37,6 +37,13 @@ class Simulator:
         """Disarm every fault."""
         httpx.delete(f"{self.url}/_simulator/faults", timeout=5).raise_for_status()
 
+    def script(self, contains: str, text: str) -> None:
+        """Answer ``text`` to every prompt containing ``contains``."""
+        answer = httpx.post(
+            f"{self.url}/_simulator/answers", json={"contains": contains, "text": text}, timeout=5
+        )
+        answer.raise_for_status()
+
     def chat_requests(self) -> int:
         """Chat completion requests it has received so far."""
         stats = httpx.get(f"{self.url}/_simulator/stats", timeout=5).json()

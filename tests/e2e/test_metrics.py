@@ -66,6 +66,8 @@ def test_traffic_moves_the_genai_and_seawall_metrics(live_seawall: LiveSeawall) 
     assert delta("gen_ai_client_token_usage_sum", gen_ai_token_type="input", **chat) > 0
     assert delta("gen_ai_client_token_usage_sum", gen_ai_token_type="output", **chat) > 0
     assert delta("gen_ai_server_time_to_first_token_seconds_count", **chat) >= 1
+    assert delta("gen_ai_server_time_per_output_token_seconds_count", **chat) >= 1
+    assert delta("gen_ai_server_time_per_output_token_seconds_sum", **chat) > 0
     assert delta("seawall_cost_usd_total", gen_ai_request_model="gpt-4o-mini") > 0
     # The misspelt model is counted, but its name never becomes a label.
     assert (

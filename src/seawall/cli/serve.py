@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import logging.config
 import os
 import sys
 from typing import Any
@@ -16,6 +16,7 @@ from seawall.control.master_key import resolve_master_key
 from seawall.http.app import build_app
 from seawall.http.server_protocol import PROTOCOL as COALESCING_HTTPTOOLS
 from seawall.monitoring.endpoint import MULTIPROCESS_DIR
+from seawall.monitoring.json_logs import logging_config
 from seawall.stores.migrate import upgrade
 
 
@@ -47,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    level = getattr(logging, settings.server.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(logging_config(settings))
     key = resolve_master_key(settings.master_key, settings.data_dir)
     if key.origin == "generated":
         print(f"Seawall master key (shown once; kept in {key.path}): {key.value}", flush=True)
@@ -80,6 +80,8 @@ def _server_options(settings: Settings) -> dict[str, Any]:
         # uvicorn's own rewrite (on by default, trusting 127.0.0.1) would bypass that.
         "proxy_headers": False,
         "log_level": settings.server.log_level,
+        # uvicorn applies it again, and in each worker process; its own lines use it.
+        "log_config": logging_config(settings),
         "timeout_graceful_shutdown": 30,
     }
 

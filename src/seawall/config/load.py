@@ -18,6 +18,12 @@ import yaml
 
 from seawall.config.cache import CacheSettings, SemanticSettings
 from seawall.config.defaults import local_deployments, one_to_one_models, provider_deployments
+from seawall.config.monitoring import (
+    LogSettings,
+    MonitoringSettings,
+    QualitySettings,
+    TracingSettings,
+)
 from seawall.config.router_load import check_routers, is_router, read_router
 from seawall.config.schema import (
     Deployment,
@@ -56,6 +62,7 @@ _TOP_LEVEL = {
     "resilience",
     "tenancy",
     "cache",
+    "monitoring",
 }
 _STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -230,6 +237,7 @@ def load_settings(
     resilience = _resilience(reader, document.get("resilience"))
     tenancy = read_tenancy(reader, document.get("tenancy"), set(models))
     cache = _cache(reader, document.get("cache"))
+    monitoring = _monitoring(reader, document.get("monitoring"))
     master_key = document.get("master_key") or environ.get("SEAWALL_MASTER_KEY") or None
     if master_key is not None and len(str(master_key)) < 16:
         reader.problem("master_key", "must be at least 16 characters long")
@@ -246,6 +254,7 @@ def load_settings(
         resilience=resilience or ResilienceSettings(),
         tenancy=tenancy,
         cache=cache or CacheSettings(),
+        monitoring=monitoring or MonitoringSettings(),
         source=source,
     )
 
@@ -264,6 +273,21 @@ def _cache(reader: _Reader, raw: Any) -> CacheSettings | None:
         if getattr(settings, name) <= 0:
             reader.problem(f"cache.{name}", "must be more than 0")
     return settings
+
+
+def _monitoring(reader: _Reader, raw: Any) -> MonitoringSettings | None:
+    spec = dict(reader.section("monitoring", raw))
+    nested: dict[str, Any] = {}
+    for section, cls in (
+        ("tracing", TracingSettings),
+        ("logs", LogSettings),
+        ("quality", QualitySettings),
+    ):
+        if section in spec:
+            value = reader.build(f"monitoring.{section}", cls, spec.pop(section))
+            if value is not None:
+                nested[section] = value
+    return reader.build("monitoring", MonitoringSettings, spec, **nested)
 
 
 def _resilience(reader: _Reader, raw: Any) -> ResilienceSettings | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from seawall.config.cache import CacheSettings
+from seawall.config.monitoring import MonitoringSettings
 from seawall.config.tenancy import TenancySettings
 from seawall.resilience.admission import AdmissionSettings
 from seawall.resilience.backoff import Backoff
@@ -153,6 +154,7 @@ class Settings:
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     tenancy: TenancySettings = field(default_factory=TenancySettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     source: str = "<embedded default>"
 
     def deployments_for(self, model: PublicModel) -> tuple[Deployment, ...]:

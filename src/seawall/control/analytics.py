@@ -4,7 +4,8 @@ Each report is one SQL query over the ``requests`` table that runs unchanged on 
 and PostgreSQL (only the UTC day bucket is spelled per dialect). Each returns plain rows
 whose keys are its ``ReportSpec.columns`` in that order; costs and shares are rounded to
 six decimals and times are ISO 8601 UTC. ``REPORTS`` names them for the admin API and
-``seawall usage``, which both call :func:`run_report`.
+``seawall usage``, which both call :func:`run_report`. The latency and per-model rate
+reports are in ``analytics_quality``; the SQL they all share is in ``report_sql``.
 
 The ledger keeps no prompt text. ``top-prompts`` therefore ranks prompts by what
 identifies one here: the feature that sends it and the model it goes to (the
@@ -14,17 +15,18 @@ identifies one here: the feature that sends it and the model it goes to (the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, distinct, func, literal_column, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import ColumnElement, case, distinct, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from seawall.control.analytics_quality import latency_by_model, rates_by_model
 from seawall.control.report_filters import DIMENSIONS, ReportFilters
+from seawall.control.report_sql import fetch_rows, share, window
 from seawall.errors import InvalidRequest, NotFound
 from seawall.stores.tables import feedback, requests
 
@@ -44,7 +46,7 @@ async def spend_by_day_and_model(engine: AsyncEngine, filters: ReportFilters) ->
     cost = func.sum(_R.cost_usd).label("cost_usd")
     query = (
         select(day, _R.public_model, func.count().label("requests"), *_token_sums(), cost)
-        .where(*_window(filters))
+        .where(*window(filters))
         .group_by(day, _R.public_model)
         .order_by(day, cost.desc(), _R.public_model.asc().nulls_last())
     )
@@ -57,7 +59,7 @@ async def spend_by_day_and_model(engine: AsyncEngine, filters: ReportFilters) ->
             "completion_tokens": int(row["completion_tokens"]),
             "cost_usd": _money(row["cost_usd"]),
         }
-        for row in await _fetch(engine, query)
+        for row in await fetch_rows(engine, query)
     ]
 
 
@@ -81,7 +83,7 @@ async def spend_by(engine: AsyncEngine, dimension: str, filters: ReportFilters) 
             cost,
             func.sum(func.sum(_R.cost_usd)).over().label("total_cost"),
         )
-        .where(*_window(filters))
+        .where(*window(filters))
         .group_by(column)
         .order_by(cost.desc(), column.asc().nulls_last())
         .limit(filters.limit)
@@ -93,9 +95,9 @@ async def spend_by(engine: AsyncEngine, dimension: str, filters: ReportFilters) 
             "prompt_tokens": int(row["prompt_tokens"]),
             "completion_tokens": int(row["completion_tokens"]),
             "cost_usd": _money(row["cost_usd"]),
-            "cost_share": _share(row["cost_usd"], row["total_cost"]),
+            "cost_share": share(row["cost_usd"], row["total_cost"]),
         }
-        for row in await _fetch(engine, query)
+        for row in await fetch_rows(engine, query)
     ]
 
 
@@ -112,7 +114,7 @@ async def cost_per_conversation(engine: AsyncEngine, filters: ReportFilters) -> 
             *_token_sums(),
             cost,
         )
-        .where(*_window(filters), _R.session_id.is_not(None))
+        .where(*window(filters), _R.session_id.is_not(None))
         .group_by(_R.session_id)
         .order_by(cost.desc(), _R.session_id)
         .limit(filters.limit)
@@ -128,7 +130,7 @@ async def cost_per_conversation(engine: AsyncEngine, filters: ReportFilters) -> 
             "completion_tokens": int(row["completion_tokens"]),
             "cost_usd": _money(row["cost_usd"]),
         }
-        for row in await _fetch(engine, query)
+        for row in await fetch_rows(engine, query)
     ]
 
 
@@ -136,7 +138,7 @@ async def top_requests(engine: AsyncEngine, filters: ReportFilters) -> list[Row]
     """The most expensive single requests, with who sent them and where they went."""
     query = (
         select(requests)
-        .where(*_window(filters))
+        .where(*window(filters))
         .order_by(_R.cost_usd.desc(), _R.created_at.desc(), _R.request_id)
         .limit(filters.limit)
     )
@@ -157,7 +159,7 @@ async def top_requests(engine: AsyncEngine, filters: ReportFilters) -> list[Row]
             "latency_ms": round(float(row["latency_ms"]), 1),
             "cost_usd": _money(row["cost_usd"]),
         }
-        for row in await _fetch(engine, query)
+        for row in await fetch_rows(engine, query)
     ]
 
 
@@ -173,13 +175,13 @@ async def top_prompts(engine: AsyncEngine, filters: ReportFilters) -> list[Row]:
             func.max(_R.cost_usd).label("max_cost_usd"),
             cost,
         )
-        .where(*_window(filters))
+        .where(*window(filters))
         .group_by(_R.feature, _R.public_model)
         .order_by(cost.desc(), _R.feature.asc().nulls_last(), _R.public_model.asc().nulls_last())
         .limit(filters.limit)
     )
     rows: list[Row] = []
-    for row in await _fetch(engine, query):
+    for row in await fetch_rows(engine, query):
         count = int(row["requests"])
         rows.append(
             {
@@ -210,7 +212,7 @@ async def model_mix(engine: AsyncEngine, filters: ReportFilters) -> list[Row]:
             func.sum(func.sum(tokens)).over().label("total_tokens"),
             func.sum(func.sum(_R.cost_usd)).over().label("total_cost"),
         )
-        .where(*_window(filters))
+        .where(*window(filters))
         .group_by(_R.public_model)
         .order_by(cost.desc(), func.count().desc(), _R.public_model.asc().nulls_last())
     )
@@ -218,13 +220,13 @@ async def model_mix(engine: AsyncEngine, filters: ReportFilters) -> list[Row]:
         {
             "model": row["public_model"],
             "requests": int(row["requests"]),
-            "request_share": _share(row["requests"], row["total_requests"]),
+            "request_share": share(row["requests"], row["total_requests"]),
             "tokens": int(row["tokens"]),
-            "token_share": _share(row["tokens"], row["total_tokens"]),
+            "token_share": share(row["tokens"], row["total_tokens"]),
             "cost_usd": _money(row["cost_usd"]),
-            "cost_share": _share(row["cost_usd"], row["total_cost"]),
+            "cost_share": share(row["cost_usd"], row["total_cost"]),
         }
-        for row in await _fetch(engine, query)
+        for row in await fetch_rows(engine, query)
     ]
 
 
@@ -241,7 +243,7 @@ async def feedback_by_model(engine: AsyncEngine, filters: ReportFilters) -> list
             func.avg(feedback.c.score).label("mean_score"),
         )
         .select_from(requests.join(feedback, feedback.c.request_id == _R.request_id))
-        .where(*_window(filters))
+        .where(*window(filters))
         .group_by(_R.public_model, _R.deployment)
         .order_by(rated.desc(), _R.public_model.asc().nulls_last(), _R.deployment.asc())
     )
@@ -254,7 +256,7 @@ async def feedback_by_model(engine: AsyncEngine, filters: ReportFilters) -> list
             "thumbs_down": int(row["thumbs_down"]),
             "mean_score": round(float(row["mean_score"]), 4),
         }
-        for row in await _fetch(engine, query)
+        for row in await fetch_rows(engine, query)
     ]
 
 
@@ -274,7 +276,7 @@ async def error_counts(engine: AsyncEngine, filters: ReportFilters) -> list[Row]
             func.sum(func.count()).over(partition_by=_R.public_model).label("model_requests"),
             func.max(_R.created_at).label("last_at"),
         )
-        .where(*_window(filters))
+        .where(*window(filters))
         .group_by(_R.public_model, _R.status_code, _R.error_type)
         .subquery()
     )
@@ -296,10 +298,10 @@ async def error_counts(engine: AsyncEngine, filters: ReportFilters) -> list[Row]
             "status_code": int(row["status_code"]),
             "error_type": row["error_type"],
             "errors": int(row["errors"]),
-            "error_rate": _share(row["errors"], row["model_requests"]),
+            "error_rate": share(row["errors"], row["model_requests"]),
             "last_at": _iso(row["last_at"]),
         }
-        for row in await _fetch(engine, query)
+        for row in await fetch_rows(engine, query)
     ]
 
 
@@ -428,6 +430,31 @@ REPORTS = MappingProxyType(
                 _WINDOW,
                 feedback_by_model,
             ),
+            ReportSpec(
+                "latency",
+                "mean and p50/p95/p99 latency of each model's answered requests",
+                ("model", "answered", "mean_ms", "p50_ms", "p95_ms", "p99_ms"),
+                _WINDOW,
+                latency_by_model,
+            ),
+            ReportSpec(
+                "model-rates",
+                "each model's error, refusal and cache hit rates",
+                (
+                    "model",
+                    "requests",
+                    "errors",
+                    "error_rate",
+                    "answers_checked",
+                    "refusals",
+                    "refusal_rate",
+                    "cache_lookups",
+                    "cache_hits",
+                    "cache_hit_rate",
+                ),
+                _WINDOW,
+                rates_by_model,
+            ),
         )
     }
 )
@@ -451,17 +478,6 @@ async def run_report(engine: AsyncEngine, name: str, filters: ReportFilters) -> 
     return await spec.run(engine, filters)
 
 
-def _window(filters: ReportFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.since is not None:
-        conditions.append(_R.created_at >= filters.since)
-    if filters.until is not None:
-        conditions.append(_R.created_at < filters.until)
-    if filters.tenant_id is not None:
-        conditions.append(_R.tenant_id == filters.tenant_id)
-    return conditions
-
-
 def _token_sums() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     return (
         func.sum(_R.prompt_tokens).label("prompt_tokens"),
@@ -482,19 +498,8 @@ def _utc_day(dialect: str) -> ColumnElement[Any]:
     raise ValueError(f"no usage reports for SQL dialect {dialect!r}")
 
 
-async def _fetch(engine: AsyncEngine, query: Select[Any]) -> Sequence[RowMapping]:
-    async with engine.connect() as connection:
-        rows: Sequence[RowMapping] = (await connection.execute(query)).mappings().all()
-    return rows
-
-
 def _money(value: Any) -> float:
     return round(float(value or 0), _DIGITS)
-
-
-def _share(part: Any, whole: Any) -> float:
-    # PostgreSQL sums of counts come back as Decimal; float() takes either.
-    return round(float(part) / float(whole), _DIGITS) if whole else 0.0
 
 
 def _iso(seconds: Any) -> str | None:

@@ -31,7 +31,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 404:
         error = NotFound(
             f"Unknown path {request.url.path}. Seawall serves /v1/chat/completions, "
-            "/v1/embeddings, /v1/models, /v1/messages, /health/* and the admin API (/admin/*)."
+            "/v1/embeddings, /v1/models, /v1/messages, /v1/feedback, /health/*, /metrics, "
+            "the admin API (/admin/*) and its dashboard (/dashboard)."
         )
     else:
         error = SeawallError(str(exc.detail))

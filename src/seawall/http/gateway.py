@@ -74,6 +74,7 @@ class Gateway:
             deadline=read_deadline(headers, services.resilience.clock.now()),
             priority=read_priority(headers),
             cache_control=headers.get("cache-control"),
+            traceparent=headers.get("traceparent"),
         )
         return ctx, await unless_client_leaves(incoming.receive, services.pipeline.run(ctx))
 

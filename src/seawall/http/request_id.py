@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seawall.monitoring.json_logs import CURRENT_REQUEST_ID
 from seawall.pipeline.context import new_request_id
 
 SCOPE_KEY = "seawall.request_id"
@@ -21,6 +22,8 @@ class RequestIdMiddleware:
             return
         request_id = new_request_id()
         scope[SCOPE_KEY] = request_id
+        # Every line logged while handling this request carries its id.
+        CURRENT_REQUEST_ID.set(request_id)
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:

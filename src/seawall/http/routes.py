@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from seawall.control.admin_routes import admin_routes
+from seawall.control.dashboard import Dashboard
 from seawall.http.feedback import FeedbackApi
 from seawall.http.gateway import Gateway
 from seawall.http.health import Readiness, live
@@ -32,4 +33,5 @@ def routes(gateway: Gateway, serving: dict[str, ServingEndpoint]) -> list[Route]
         Route("/metrics", metrics, methods=["GET"]),
         Route("/health/ready", Readiness(gateway).ready, methods=["GET"]),
         *admin_routes(lambda: gateway.services),
+        Route("/dashboard", Dashboard().page, methods=["GET"]),
     ]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from seawall.http.incoming import Incoming
 from seawall.http.request_id import SCOPE_KEY
 from seawall.http.responses import as_seawall_error, openai_error
+from seawall.monitoring.json_logs import CURRENT_REQUEST_ID
 from seawall.pipeline.context import new_request_id
 
 Handler = Callable[[Incoming], Awaitable[Response]]
@@ -40,6 +41,8 @@ class ServingEndpoint:
         request_id = scope.get(SCOPE_KEY)
         if request_id is None:
             request_id = scope[SCOPE_KEY] = new_request_id()
+            # Every line logged while handling this request carries its id.
+            CURRENT_REQUEST_ID.set(request_id)
         try:
             response = await self._handler(Incoming.of(scope, receive, request_id))
         except Exception as exc:

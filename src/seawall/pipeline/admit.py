@@ -30,13 +30,16 @@ class Admit:
         """Wait for a slot (or be shed), run the request, release the slot at the end."""
         admission = self._admission
         rejections = self._rejections
+        now = admission.clock.now
 
         async def admit(ctx: RequestContext) -> Reply:
+            asked_at = now()
             try:
                 taken_at = await admission.acquire(ctx.priority, ctx.deadline)
             except Overloaded as shed:
                 rejections.note(shed)
                 raise
+            ctx.queue_wait_s = taken_at - asked_at
             try:
                 reply = await call_next(ctx)
             except BaseException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from seawall.config.schema import Deployment, Operation, PublicModel
 from seawall.providers.base import Usage
@@ -37,6 +37,17 @@ class Identity:
     client_ip: str | None = None
 
 
+class AttemptTiming(NamedTuple):
+    """When one upstream attempt ran (``time.perf_counter()`` seconds) and how it ended."""
+
+    deployment: Deployment
+    began: float
+    ended: float
+    status: int
+    # The error's name for a failed attempt, as on the request record.
+    error_type: str | None
+
+
 @dataclass(slots=True)
 class RequestContext:
     """Everything stages read and write about one request."""
@@ -51,6 +62,8 @@ class RequestContext:
     # From x-seawall-deadline-ms: the clock.now() value by which to answer (None: default).
     deadline: float | None = None
     priority: Priority = Priority.NORMAL
+    # Seconds the request waited for an admission slot (None: never admitted).
+    queue_wait_s: float | None = None
     # Filled by the authenticate stage: the verified key, its tenant and grants.
     principal: Principal | None = None
     # Filled by the decode stage: the canonical (OpenAI-shaped) request body.
@@ -61,8 +74,9 @@ class RequestContext:
     # Filled by the route stage.
     public_model: PublicModel | None = None
     deployment: Deployment | None = None
-    # Every upstream attempt, in order, as "deployment:status".
+    # Every upstream attempt, in order, as "deployment:status", and when each ran (traces).
     attempts: list[str] = field(default_factory=list)
+    attempt_timings: list[AttemptTiming] = field(default_factory=list)
     # Filled as the answer is produced.
     usage: Usage | None = None
     cost_usd: float = 0.0
@@ -76,6 +90,8 @@ class RequestContext:
     error_type: str | None = None
     # Response headers stages want the client to see (x-seawall-*).
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The caller's W3C traceparent header, continued by the request's trace.
+    traceparent: str | None = None
 
     def end_user(self) -> str | None:
         """The end user: the key's bound user or ``x-seawall-user``, else the body's ``user``."""
@@ -83,6 +99,15 @@ class RequestContext:
             return self.identity.user
         user = self.body.get("user")
         return user[:MAX_USER_CHARS] if isinstance(user, str) and user else None
+
+    def attempted(
+        self, deployment: Deployment, began: float, status: int, error_type: str | None = None
+    ) -> None:
+        """Note a finished upstream attempt that started at ``began`` (perf_counter)."""
+        self.attempts.append(f"{deployment.name}:{status}")
+        self.attempt_timings.append(
+            AttemptTiming(deployment, began, time.perf_counter(), status, error_type)
+        )
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

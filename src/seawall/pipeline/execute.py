@@ -25,6 +25,7 @@ waiting, retries and every upstream call; a client that leaves cancels all of it
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -230,6 +231,7 @@ class Executor:
         request.attempts += 1
         ctx.deployment = deployment
         started = clock.now()
+        began = time.perf_counter()  # for the attempt's span in traces
         r.balancer.started(name)
         left = request.deadline - started
         try:
@@ -242,7 +244,7 @@ class Executor:
                 reply = await self._call(request, deployment, tokens)
         except TimeoutError:
             r.balancer.finished(name, None)
-            ctx.attempts.append(f"{name}:504")
+            ctx.attempted(deployment, began, 504, "DeadlineExceeded")
             deadline_error = DeadlineExceeded(
                 "The request's deadline passed before any deployment answered."
             )
@@ -250,7 +252,7 @@ class Executor:
             raise deadline_error from None
         except SeawallError as error:
             r.balancer.finished(name, None)
-            ctx.attempts.append(f"{name}:{error.status}")
+            ctx.attempted(deployment, began, error.status, type(error).__name__)
             await self._report_failure(deployment, permit, error)
             verdict = _verdict(error)
             if verdict == "fail":
@@ -267,10 +269,10 @@ class Executor:
         except BaseException:
             # Cancelled: the client left (or the server is stopping) mid-attempt.
             r.balancer.finished(name, None)
-            ctx.attempts.append(f"{name}:499")
+            ctx.attempted(deployment, began, 499, "ClientClosedRequest")
             raise
         r.balancer.finished(name, clock.now() - started)
-        ctx.attempts.append(f"{name}:200")
+        ctx.attempted(deployment, began, 200)
         used = reply.usage.total_tokens if isinstance(reply, ChatResult | EmbeddingResult) else None
         if permit.probe or not r.report_after_answer:
             # A probe's success closes the breaker: later requests should find it closed.

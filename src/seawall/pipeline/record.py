@@ -15,11 +15,13 @@ before its usage is known, so its cost is on the record only.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Protocol
 
 from seawall.errors import SeawallError
+from seawall.monitoring.answer import Answer, AnswerCollector, Observer, answer_of
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
 from seawall.providers.base import ChatResult, ChatStream, EmbeddingResult, JSONObject, Usage
@@ -27,6 +29,8 @@ from seawall.stores.records import RequestRecord
 from seawall.tenancy.costs import PriceBook, format_usd
 
 CLIENT_CLOSED = 499
+
+logger = logging.getLogger(__name__)
 
 
 class RecordSink(Protocol):
@@ -92,18 +96,40 @@ def fail(ctx: RequestContext, error: BaseException) -> None:
         ctx.error_type = type(error).__name__
 
 
+class Finisher:
+    """Builds a finished request's record, tells the observers, then submits it."""
+
+    __slots__ = ("observers", "sink")
+
+    def __init__(self, sink: RecordSink, observers: Sequence[Observer] = ()) -> None:
+        self.sink = sink
+        self.observers = tuple(observers)
+
+    def finish(self, ctx: RequestContext, answer: Answer | None = None) -> None:
+        """Record ``ctx``; an observer's bug is logged and never costs the record."""
+        record = build_record(ctx)
+        for observer in self.observers:
+            try:
+                observer.finished(ctx, record, answer)
+            except Exception:
+                logger.exception("%s failed on request %s", type(observer).__name__, ctx.request_id)
+        self.sink.submit(record)
+
+
 class Record:
-    """Submits one record per request, whatever happened to it."""
+    """Submits one record per request, whatever happened to it, and tells the observers."""
 
     name = "record"
 
-    def __init__(self, sink: RecordSink, prices: PriceBook) -> None:
-        self._sink = sink
+    def __init__(
+        self, sink: RecordSink, prices: PriceBook, observers: Sequence[Observer] = ()
+    ) -> None:
+        self._finisher = Finisher(sink, observers)
         self._prices = prices
 
     def wrap(self, call_next: Handler) -> Handler:
         """Record failures at once and answers when they are complete."""
-        sink = self._sink
+        finisher = self._finisher
         prices = self._prices
 
         async def record(ctx: RequestContext) -> Reply:
@@ -111,15 +137,16 @@ class Record:
                 reply = await call_next(ctx)
             except BaseException as error:
                 fail(ctx, error)
-                sink.submit(build_record(ctx))
+                finisher.finish(ctx)
                 raise
             if not isinstance(reply, ChatResult | EmbeddingResult):
-                return RecordedStream(reply, ctx, sink, prices)
+                return RecordedStream(reply, ctx, finisher, prices)
             ctx.usage = reply.usage
             ctx.first_byte_at = time.perf_counter()
             _charge(ctx, prices)
             ctx.response_headers["x-seawall-cost-usd"] = format_usd(ctx.cost_usd)
-            sink.submit(build_record(ctx))
+            answer = answer_of(reply.body) if isinstance(reply, ChatResult) else None
+            finisher.finish(ctx, answer)
             return reply
 
         return record
@@ -135,12 +162,14 @@ class RecordedStream:
     """A stream that records its request when it ends, however it ends."""
 
     def __init__(
-        self, inner: ChatStream, ctx: RequestContext, sink: RecordSink, prices: PriceBook
+        self, inner: ChatStream, ctx: RequestContext, finisher: Finisher, prices: PriceBook
     ) -> None:
         self._inner = inner
         self._ctx = ctx
-        self._sink = sink
+        self._finisher = finisher
         self._prices = prices
+        # The answer is gathered only when someone looks at it.
+        self._answer = AnswerCollector() if finisher.observers else None
         self._chunks: AsyncIterator[JSONObject] | None = None
         self._done = False
         self.usage = inner.usage
@@ -148,10 +177,13 @@ class RecordedStream:
     async def __aiter__(self) -> AsyncIterator[JSONObject]:
         ctx = self._ctx
         chunks = self._chunks = aiter(self._inner)
+        collector = self._answer
         try:
             async for chunk in chunks:
                 if ctx.first_byte_at is None:
                     ctx.first_byte_at = time.perf_counter()
+                if collector is not None:
+                    collector.add(chunk)
                 yield chunk
         except (GeneratorExit, asyncio.CancelledError):
             await self.aclose()
@@ -187,4 +219,5 @@ class RecordedStream:
         self.usage = self._inner.usage
         self._ctx.usage = self.usage
         _charge(self._ctx, self._prices)
-        self._sink.submit(build_record(self._ctx))
+        collector = self._answer
+        self._finisher.finish(self._ctx, collector.answer() if collector is not None else None)

@@ -100,6 +100,11 @@ class Admission:
         self._evicted = 0
 
     @property
+    def clock(self) -> Clock:
+        """The clock slots are timed by."""
+        return self._clock
+
+    @property
     def admitted(self) -> int:
         """Requests given a slot since start."""
         return self._admitted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,21 @@ class AnswerWriter:
         self._length = output_tokens
         self._filler = tuple((" " + word, counter.count_text(" " + word)) for word in _FILLER)
         self._answer = functools.lru_cache(maxsize=_CACHED_ANSWERS)(self._compose)
+        # Scripted answers: (text the prompt contains, answer), newest first.
+        self._scripts: list[tuple[str, str]] = []
+
+    def script(self, contains: str, text: str) -> None:
+        """Answer ``text`` to every prompt containing ``contains`` (newest script wins)."""
+        self._scripts.insert(0, (contains, text))
+
+    def clear_scripts(self) -> None:
+        """Forget every scripted answer."""
+        self._scripts.clear()
+
+    @property
+    def scripts(self) -> list[dict[str, str]]:
+        """The scripted answers, newest first."""
+        return [{"contains": contains, "text": text} for contains, text in self._scripts]
 
     def reply(
         self,
@@ -65,8 +81,19 @@ class AnswerWriter:
         max_tokens: int | None = None,
         stops: Sequence[str] = (),
     ) -> Completion:
-        """The answer to ``prompt``: "Simulated answer to: ..." padded to the set length."""
+        """The answer to ``prompt``: "Simulated answer to: ..." padded to the set length,
+        or the scripted answer of the newest script whose text the prompt contains."""
+        for contains, text in self._scripts:
+            if contains in prompt:
+                return self.cut(self.words(text), max_tokens, stops)
         return self.cut(self._answer(prompt, choice), max_tokens, stops)
+
+    def words(self, text: str) -> Answer:
+        """``text`` as word pieces, as a model would stream it."""
+        pieces = tuple(
+            (word, self._counter.count_text(word)) for word in re.findall(r"\s*\S+", text)
+        )
+        return Answer(pieces, text, sum(count for _, count in pieces))
 
     def structured(
         self, text: str, *, max_tokens: int | None = None, stops: Sequence[str] = ()

@@ -41,6 +41,8 @@ def build_simulator_app(
     router.add_post("/_simulator/faults", control.arm_faults)
     router.add_get("/_simulator/faults", control.list_faults)
     router.add_delete("/_simulator/faults", control.clear_faults)
+    router.add_post("/_simulator/answers", control.script_answer)
+    router.add_delete("/_simulator/answers", control.clear_answers)
     router.add_get("/_simulator/stats", control.stats)
     router.add_delete("/_simulator/stats", control.reset_stats)
     known = frozenset(

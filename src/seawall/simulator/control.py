@@ -50,6 +50,27 @@ class ControlApi:
         self._context.faults.clear()
         return _json({"armed": []})
 
+    async def script_answer(self, request: web.Request) -> web.Response:
+        """POST /_simulator/answers: {"contains": "...", "text": "..."} answers ``text`` to
+        every prompt containing ``contains``, e.g. to make a model refuse."""
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return openai_wire.error_response(InvalidRequest("The body is not valid JSON."))
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(name), str) and body[name] for name in ("contains", "text")
+        ):
+            return openai_wire.error_response(
+                InvalidRequest("An answer script needs non-empty strings 'contains' and 'text'.")
+            )
+        self._context.writer.script(body["contains"], body["text"])
+        return _json({"scripts": self._context.writer.scripts})
+
+    async def clear_answers(self, request: web.Request) -> web.Response:
+        """DELETE /_simulator/answers: answer every prompt the usual way again."""
+        self._context.writer.clear_scripts()
+        return _json({"scripts": []})
+
     async def stats(self, request: web.Request) -> web.Response:
         """GET /_simulator/stats: requests, faults, answers by status, capacity refusals."""
         return _json(self._context.stats.as_json())

@@ -92,6 +92,11 @@ class RecordWriter:
         self._dropped_reported = 0
 
     @property
+    def spool_bytes(self) -> int:
+        """Bytes of records on the local spool, waiting for the store."""
+        return self._spool.backlog_bytes if self._spool is not None else 0
+
+    @property
     def pending(self) -> int:
         """Records held in memory only: neither stored nor spooled yet."""
         in_flight = 0 if self._in_flight_on_disk else len(self._in_flight)

@@ -41,6 +41,8 @@ class RequestRecord:
     route_decision: str | None = None
     # The cache's part: hit-exact, hit-semantic, miss or bypass (None: no cache).
     cache: str | None = None
+    # Whether the answer was a refusal (None: no answer, or refusals not detected).
+    refused: bool | None = None
 
 
 class RecordStore(Protocol):

@@ -61,6 +61,7 @@ requests = Table(
     Column("cost_usd", Double, nullable=False, server_default="0"),
     Column("route_decision", Text),
     Column("cache", Text),
+    Column("refused", Boolean),
     Index("ix_requests_created_at", "created_at"),
     Index("ix_requests_tenant_id", "tenant_id", "created_at"),
 )

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from seawall.monitoring.metrics import BUDGET_SOFT_ALERTS
 from seawall.tenancy.budgets import SoftLimitCrossed
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class SoftLimitAlerts:
         self.alerts += 1
         self.alerts_by_scope[rule.scope] += 1
         tenant = crossed.charge.tenant_id
+        BUDGET_SOFT_ALERTS.labels(rule.scope, tenant or "").inc()
         logger.warning(
             "budget soft limit reached: %s budget of %s %r%s spent %.6f USD of its %g USD "
             "soft limit (window from %s)",
