@@ -59,7 +59,16 @@ monitoring:
     golden_live_sample: 1.0
 """
         with seawall_process(root / "s", config) as seawall:
+            # The golden prompts asked at start-up are requests too (in the metrics, like
+            # any other): the tests' counts begin once they are done.
+            assert eventually(lambda: _scheduled(seawall) >= 2, timeout=60)
             yield simulator, seawall
+
+
+def _scheduled(seawall: ServerProcess) -> float:
+    """Golden answers compared by the scheduled evaluation so far."""
+    samples, _ = scrape(seawall.url)
+    return total(samples, "seawall_golden_similarity_count", seawall_golden_source="schedule")
 
 
 def _delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
@@ -155,13 +164,7 @@ def test_golden_answers_drift_shows_per_model_from_schedule_and_live_traffic(
     _, seawall = stack
     golden = {"gen_ai_request_model": "gpt-4o-mini"}
 
-    def evaluated() -> bool:
-        samples, _ = scrape(seawall.url)
-        return (
-            total(samples, "seawall_golden_similarity_count", seawall_golden_source="schedule") >= 2
-        )
-
-    assert eventually(evaluated, timeout=60)
+    assert _scheduled(seawall) == 2  # the evaluation at start-up, nothing more yet
     samples, _ = scrape(seawall.url)
     drift = total(samples, "seawall_golden_drift", **golden)
     # One answer matches its golden answer, the other is about bananas: half drifted.

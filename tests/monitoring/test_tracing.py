@@ -46,6 +46,23 @@ def test_requests_without_a_caller_trace_are_sampled_at_the_ratio() -> None:
     assert 400 <= len(requests) <= 600
 
 
+def test_server_errors_are_traced_whatever_the_ratio_unless_the_caller_declined() -> None:
+    tracer, exporter = _tracer(0.0)
+    for status in (502, 404, 200):
+        ctx = RequestContext("req_3", "openai", "chat", b"", Identity())
+        ctx.status_code, ctx.error_type = status, "UpstreamUnavailable" if status == 502 else None
+        tracer.finished(ctx, build_record(ctx), None)
+    traced = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert [s.attributes["http.response.status_code"] for s in traced] == [502]  # type: ignore[index]
+    declined = RequestContext(
+        "req_4", "openai", "chat", b"", Identity(),
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    )  # fmt: skip
+    declined.status_code = 503
+    tracer.finished(declined, build_record(declined), None)
+    assert len(exporter.get_finished_spans()) == 1
+
+
 def test_a_malformed_traceparent_does_not_bypass_the_ratio() -> None:
     tracer, exporter = _tracer(0.0)
     _finish(tracer, "00-not-a-trace-01")

@@ -13,8 +13,9 @@ class TracingSettings:
 
     # Where spans go, e.g. http://127.0.0.1:4318/v1/traces. None: no tracing at all.
     otlp_endpoint: str | None = None
-    # Share of requests traced (a caller's sampled traceparent is always followed).
-    sampling_ratio: float = 0.1
+    # Share of requests traced; server errors (5xx) always are, and a caller's
+    # traceparent decides for its own requests.
+    sampling_ratio: float = 0.02
     service_name: str = "seawall"
 
     def __post_init__(self) -> None:

@@ -1,1 +1,1 @@
-"""Monitoring: Prometheus metrics (and, later, traces and quality signals)."""
+"""Monitoring: metrics, state gauges, answer quality, traces, JSON logs and redaction."""

@@ -71,8 +71,9 @@ def build_request_tracer(settings: TracingSettings) -> RequestTracer:
 class RequestTracer:
     """Observer: the spans of each finished request, sampled at ``ratio`` or by the caller.
 
-    The sampling decision for a request without a ``traceparent`` is taken here,
-    before any OpenTelemetry work: an unsampled request then costs one random
+    The sampling decision for a request without a ``traceparent`` is taken here, once
+    the request is over and before any OpenTelemetry work: a server error (5xx) is
+    always traced, the others at ``ratio``; an unsampled request costs one random
     number, where the SDK's own ratio sampler would cost a span object and its ids.
     """
 
@@ -96,8 +97,8 @@ class RequestTracer:
             parent = self._propagator.extract({"traceparent": ctx.traceparent})
             if not get_current_span(parent).get_span_context().is_valid:
                 parent = None  # malformed: this Seawall starts the trace
-        if parent is None and self._coin() >= self._ratio:
-            return
+        if parent is None and record.status_code < 500 and self._coin() >= self._ratio:
+            return  # not sampled; a failure is always traced (the decision comes at the end)
         model = record.public_model
         operation = record.operation
         start = int(ctx.received_at * 1e9)

@@ -145,8 +145,8 @@ class Record:
             ctx.first_byte_at = time.perf_counter()
             _charge(ctx, prices)
             ctx.response_headers["x-seawall-cost-usd"] = format_usd(ctx.cost_usd)
-            answer = answer_of(reply.body) if isinstance(reply, ChatResult) else None
-            finisher.finish(ctx, answer)
+            looked_at = finisher.observers and isinstance(reply, ChatResult)
+            finisher.finish(ctx, answer_of(reply.body) if looked_at else None)
             return reply
 
         return record
