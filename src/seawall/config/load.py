@@ -259,14 +259,22 @@ def load_settings(
     )
 
 
-def _cache(reader: _Reader, raw: Any) -> CacheSettings | None:
-    spec = dict(reader.section("cache", raw))
+def _with_sections(
+    reader: _Reader, key: str, raw: Any, cls: type[_T], sections: Mapping[str, type[Any]]
+) -> _T | None:
+    """A settings value whose ``sections`` are settings values of their own."""
+    spec = dict(reader.section(key, raw))
     nested: dict[str, Any] = {}
-    if "semantic" in spec:
-        semantic = reader.build("cache.semantic", SemanticSettings, spec.pop("semantic"))
-        if semantic is not None:
-            nested["semantic"] = semantic
-    settings = reader.build("cache", CacheSettings, spec, **nested)
+    for section, section_cls in sections.items():
+        if section in spec:
+            value = reader.build(f"{key}.{section}", section_cls, spec.pop(section))
+            if value is not None:
+                nested[section] = value
+    return reader.build(key, cls, spec, **nested)
+
+
+def _cache(reader: _Reader, raw: Any) -> CacheSettings | None:
+    settings = _with_sections(reader, "cache", raw, CacheSettings, {"semantic": SemanticSettings})
     if settings is None:
         return None
     for name in ("ttl_seconds", "max_entries", "max_bytes", "invalidation_refresh_seconds"):
@@ -276,34 +284,18 @@ def _cache(reader: _Reader, raw: Any) -> CacheSettings | None:
 
 
 def _monitoring(reader: _Reader, raw: Any) -> MonitoringSettings | None:
-    spec = dict(reader.section("monitoring", raw))
-    nested: dict[str, Any] = {}
-    for section, cls in (
-        ("tracing", TracingSettings),
-        ("logs", LogSettings),
-        ("quality", QualitySettings),
-    ):
-        if section in spec:
-            value = reader.build(f"monitoring.{section}", cls, spec.pop(section))
-            if value is not None:
-                nested[section] = value
-    return reader.build("monitoring", MonitoringSettings, spec, **nested)
+    sections = {"tracing": TracingSettings, "logs": LogSettings, "quality": QualitySettings}
+    return _with_sections(reader, "monitoring", raw, MonitoringSettings, sections)
 
 
 def _resilience(reader: _Reader, raw: Any) -> ResilienceSettings | None:
-    spec = dict(reader.section("resilience", raw))
-    nested: dict[str, Any] = {}
-    for section, cls in (
-        ("backoff", Backoff),
-        ("retry_budget", RetryBudgetSettings),
-        ("breaker", BreakerSettings),
-        ("admission", AdmissionSettings),
-    ):
-        if section in spec:
-            value = reader.build(f"resilience.{section}", cls, spec.pop(section))
-            if value is not None:
-                nested[section] = value
-    settings = reader.build("resilience", ResilienceSettings, spec, **nested)
+    sections = {
+        "backoff": Backoff,
+        "retry_budget": RetryBudgetSettings,
+        "breaker": BreakerSettings,
+        "admission": AdmissionSettings,
+    }
+    settings = _with_sections(reader, "resilience", raw, ResilienceSettings, sections)
     if settings is not None and settings.max_attempts < 1:
         reader.problem("resilience.max_attempts", "must be at least 1")
     return settings
