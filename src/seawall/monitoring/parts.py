@@ -3,7 +3,7 @@ requests, the state sampler and the golden set evaluation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,6 @@ class Monitoring:
     evaluator: GoldenEvaluator | None = None
     # Exports traces (None: no OTLP endpoint configured).
     tracer: RequestTracer | None = None
-    _started: list[StateSampler | GoldenEvaluator] = field(default_factory=list)
 
     def start(
         self, admission: Admission, writer: RecordWriter, breakers: BreakerStore, evaluate: Handler

@@ -109,7 +109,7 @@ class StateSampler:
                 await self._task
             self._task = None
 
-    async def sample(self, lag: float) -> None:
+    def sample(self, lag: float) -> None:
         """Set every gauge once; ``lag`` is the loop lag just measured."""
         LOOP_LAG.set(lag)
         QUEUE_DEPTH.set(self._admission.queued_now)
@@ -136,7 +136,7 @@ class StateSampler:
             # The worst of this and the previous sample: about the last second.
             worst, shown = lag, max(worst, lag)
             try:
-                await self.sample(shown)
+                self.sample(shown)
                 if tick % _BREAKER_EVERY == 0:
                     await self.sample_breakers()
             except Exception:
