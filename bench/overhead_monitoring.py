@@ -8,7 +8,7 @@ each, so each one's CPU time is its own:
 * ``off``: ``monitoring: {metrics: false, quality: {refusals: false}}``: no metrics,
   no state sampler, no refusal detection, no tracing;
 * ``on``: the defaults (metrics, state sampler, refusal detection) plus tracing with
-  the default sampling ratio (0.1), exported over OTLP/HTTP to a receiver on loopback
+  the default sampling ratio (0.02), exported over OTLP/HTTP to a receiver on loopback
   (``otlp_sink.py``, its own process).
 
 Each run measures, alternating which Seawall goes first:
@@ -44,6 +44,7 @@ import orjson
 from loadgen import run_loadgen
 from machine import machine_info
 from processes import ProcessGroup, cpu_seconds, free_port, stop_on_sigterm, wait_ready
+from seawall.config.monitoring import TracingSettings
 from stack_variants import seawall_config
 from wrk import run_wrk, write_script
 
@@ -239,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             "(off and on) side by side; an OTLP/HTTP receiver; all on 127.0.0.1",
             "off": OFF.strip(),
             "on": "monitoring defaults (metrics, state sampler, refusal detection) plus "
-            "tracing: otlp_endpoint set, sampling_ratio 0.1 (the default)",
+            f"tracing: otlp_endpoint set, sampling_ratio {TracingSettings().sampling_ratio:g} "
+            "(the default)",
             "added_p50": f"open loop at {args.rate} req/s for {args.seconds:g} s after a 1 s "
             "warm-up; Seawall's p50 minus the direct p50 of the same run",
             "cpu": f"wrk -t1 -c{args.connections} in {args.slices} slices of "

@@ -10,7 +10,7 @@ from seawall.http.feedback import FeedbackApi
 from seawall.http.gateway import Gateway
 from seawall.http.health import Readiness, live
 from seawall.http.serving_app import ServingEndpoint
-from seawall.monitoring.endpoint import metrics
+from seawall.monitoring.endpoint import MetricsEndpoint
 
 
 def serving_endpoints(gateway: Gateway) -> dict[str, ServingEndpoint]:
@@ -30,7 +30,7 @@ def routes(gateway: Gateway, serving: dict[str, ServingEndpoint]) -> list[Route]
         Route("/v1/feedback", FeedbackApi(gateway).post, methods=["POST"]),
         Route("/v1/models/{model:path}", gateway.retrieve_model, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/metrics", MetricsEndpoint(gateway).metrics, methods=["GET"]),
         Route("/health/ready", Readiness(gateway).ready, methods=["GET"]),
         *admin_routes(lambda: gateway.services),
         Route("/dashboard", Dashboard().page, methods=["GET"]),

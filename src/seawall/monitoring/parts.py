@@ -42,6 +42,8 @@ class Monitoring:
     evaluator: GoldenEvaluator | None = None
     # Exports traces (None: no OTLP endpoint configured).
     tracer: RequestTracer | None = None
+    # Counts finished requests into the metrics (None: metrics are off).
+    metrics: MetricsRecorder | None = None
 
     def start(
         self, admission: Admission, writer: RecordWriter, breakers: BreakerStore, evaluate: Handler
@@ -53,7 +55,12 @@ class Monitoring:
         settings = self.settings
         if settings.monitoring.metrics:
             self.sampler = StateSampler(
-                admission, writer, breakers, settings.resilience.breaker, list(settings.deployments)
+                admission,
+                writer,
+                breakers,
+                settings.resilience.breaker,
+                list(settings.deployments),
+                flush=self.flush_metrics,
             )
             self.sampler.start()
         if self.golden is not None:
@@ -64,6 +71,11 @@ class Monitoring:
                 settings.data_dir / "golden.lock",
             )
             self.evaluator.start()
+
+    def flush_metrics(self) -> None:
+        """Bring the metrics up to date with every request finished (before a scrape)."""
+        if self.metrics is not None:
+            self.metrics.flush()
 
     async def aclose(self) -> None:
         """Stop sampling and evaluating; let live comparisons finish."""
@@ -78,6 +90,7 @@ class Monitoring:
         if self.tracer is not None:
             # Last: the golden requests just finished are traced too.
             await self.tracer.aclose()
+        self.flush_metrics()
 
 
 def build_monitoring(settings: Settings) -> Monitoring:
@@ -91,7 +104,13 @@ def build_monitoring(settings: Settings) -> Monitoring:
         monitoring.golden = GoldenAnswers(items, monitoring.embedder)
         monitoring.live = GoldenLiveSampler(monitoring.golden, quality.golden_live_sample)
     monitoring.tracer = build_tracer(settings)
-    monitoring.observers = build_observers(settings, monitoring.live, monitoring.tracer)
+    if settings.monitoring.metrics:
+        monitoring.metrics = MetricsRecorder(
+            settings.models, long_context_tokens=quality.long_context_tokens
+        )
+    monitoring.observers = build_observers(
+        settings, monitoring.live, monitoring.tracer, monitoring.metrics
+    )
     return monitoring
 
 
@@ -111,6 +130,7 @@ def build_observers(
     settings: Settings,
     live: GoldenLiveSampler | None = None,
     tracer: RequestTracer | None = None,
+    metrics: MetricsRecorder | None = None,
 ) -> list[Observer]:
     """What looks at every finished request, in order: annotators first, then exporters."""
     monitoring = settings.monitoring
@@ -118,12 +138,8 @@ def build_observers(
     if monitoring.quality.refusals:
         # First: it marks the record that the later observers (and the ledger) read.
         observers.append(RefusalDetector())
-    if monitoring.metrics:
-        observers.append(
-            MetricsRecorder(
-                settings.models, long_context_tokens=monitoring.quality.long_context_tokens
-            )
-        )
+    if metrics is not None:
+        observers.append(metrics)
     if monitoring.logs.requests:
         observers.append(RequestLog(payloads=monitoring.logs.payloads))
     if live is not None:

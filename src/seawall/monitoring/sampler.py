@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Gauge
 
@@ -89,8 +89,11 @@ class StateSampler:
         breakers: BreakerStore,
         breaker_settings: BreakerSettings,
         deployments: Sequence[str],
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
         self._admission = admission
+        # Hands the requests' tallied metrics over (see ``tallies``) with each sample.
+        self._flush = flush
         self._writer = writer
         self._breakers = breakers
         self._breaker_settings = breaker_settings
@@ -118,6 +121,7 @@ class StateSampler:
         PENDING_RECORDS.set(self._writer.pending)
         DROPPED_RECORDS.set(self._writer.dropped)
         RESIDENT_MEMORY.set(resident_bytes())
+        self._flush()
 
     async def sample_breakers(self) -> None:
         """Read every deployment's breaker."""
