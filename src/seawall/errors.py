@@ -10,9 +10,12 @@ Upstream failures are mapped onto this tree in exactly one place per provider
     ├── InvalidRequest                400 invalid_request_error
     │   ├── BodyTooLarge              413
     │   ├── UnsupportedParameter      400 (a deployment cannot honour a field)
-    │   └── ContextWindowExceeded     400 context_length_exceeded
+    │   ├── ContextWindowExceeded     400 context_length_exceeded
+    │   ├── PromptRejected            400 prompt_rejected (the guard blocked the input)
+    │   └── PromptHeld                400 prompt_held_for_review (the guard held it)
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
+    │   └── UserBlocked               403 user_blocked (strikes; + Retry-After)
     ├── NotFound                      404 (unknown path)
     │   └── ModelNotFound             404 model_not_found
     ├── MethodNotAllowed              405
@@ -124,6 +127,22 @@ class ContextWindowExceeded(InvalidRequest):
     default_code = "context_length_exceeded"
 
 
+class PromptRejected(InvalidRequest):
+    """The guard found an injection or a forbidden input and blocked the request."""
+
+    default_code = "prompt_rejected"
+
+    def headers(self) -> dict[str, str]:
+        """``x-should-retry: false``: the same prompt is rejected again."""
+        return {**super().headers(), "x-should-retry": "false"}
+
+
+class PromptHeld(PromptRejected):
+    """The guard held the request for a human to review; it was not sent upstream."""
+
+    default_code = "prompt_held_for_review"
+
+
 class AuthenticationFailed(SeawallError):
     """Missing, malformed or wrong API key."""
 
@@ -140,6 +159,12 @@ class PermissionDenied(SeawallError):
     openai_type = "invalid_request_error"
     anthropic_type = "permission_error"
     default_code = "permission_denied"
+
+
+class UserBlocked(PermissionDenied):
+    """The end user collected too many strikes and is blocked for a while."""
+
+    default_code = "user_blocked"
 
 
 class NotFound(SeawallError):

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from seawall.cache.invalidation import SqlInvalidations
 from seawall.cache.parts import build_cache
 from seawall.config.schema import ProviderKind, Settings
+from seawall.guard.parts import GuardStores
+from seawall.guard.runtime import GuardRuntime, build_guard
 from seawall.inbound.anthropic_messages import decode_messages
 from seawall.inbound.openai_requests import decode_chat, decode_embeddings
 from seawall.monitoring.answer import Observer
@@ -28,6 +30,7 @@ from seawall.pipeline.cache import CacheFieldRemover, ResponseCache
 from seawall.pipeline.candidates import CandidatePlanner
 from seawall.pipeline.decode import Decode
 from seawall.pipeline.execute import Executor, Resilience
+from seawall.pipeline.guard import Guard
 from seawall.pipeline.limit import ClientRateLimit
 from seawall.pipeline.pipeline import Pipeline, Stage
 from seawall.pipeline.quotas import Quotas
@@ -75,6 +78,10 @@ class Services:
     # End users' feedback on answers (POST /v1/feedback), kept and exported as a metric.
     feedback: SqlFeedbackStore
     feedback_metrics: FeedbackMetrics
+    # The guard's per-user strikes, detection log and review queue.
+    guard: GuardStores
+    # The guard's stage and background work (stage None: the guard is off).
+    guard_runtime: GuardRuntime
     # The response cache and its invalidation table (None: caching is off).
     cache: ResponseCache | None = None
     invalidations: SqlInvalidations | None = None
@@ -87,6 +94,7 @@ class Services:
         """Settle budgets, flush records, then release upstream connections, models and pools."""
         if self.monitoring is not None:
             await self.monitoring.aclose()
+        await self.guard_runtime.aclose()
         await self.tenancy.aclose()
         if self.cache is not None:
             await self.cache.aclose()
@@ -152,9 +160,14 @@ def build_pipeline(
     limits: ClientRateLimit | None = None,
     budget: Budget | None = None,
     cache: ResponseCache | None = None,
+    guard: Guard | None = None,
     observers: Sequence[Observer] = (),
 ) -> Pipeline:
     """The stages, in order; later capabilities insert theirs here.
+
+    The guard comes after routing (a route's policy needs the model) and before the
+    cache (a blocked prompt never reaches it, and the prompt it shapes is the one
+    cached).
 
     Client limits and budgets come after routing (their estimates need the model) and
     inside recording (their refusals are recorded like any failure). The cache comes
@@ -177,6 +190,7 @@ def build_pipeline(
             decode,
             Authorize(),
             Route(table),
+            *([guard] if guard is not None else []),
             cache if cache is not None else CacheFieldRemover(),
             *_quota_stages(limits, budget),
         ],
@@ -255,6 +269,15 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         rejections=resilience.rejections,
     )
     await tenancy.start()
+    guard = build_guard(
+        settings.guard,
+        master_key,
+        engine,
+        redis.client if redis is not None else None,
+        resilience.background,
+        counter,
+    )
+    guard.start()
     cache, invalidations = None, None
     if settings.cache.enabled:
         cache, invalidations = build_cache(
@@ -275,6 +298,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         limits=tenancy.limits,
         budget=tenancy.budget,
         cache=cache,
+        guard=guard.stage,
         observers=observers,
     )
     monitoring.start(
@@ -298,6 +322,8 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         redis=redis,
         feedback=SqlFeedbackStore(engine),
         feedback_metrics=FeedbackMetrics(settings.models),
+        guard=guard.stores,
+        guard_runtime=guard,
         cache=cache,
         invalidations=invalidations,
         warm=None

@@ -6,7 +6,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from seawall.cli import budgets, cache, config_check, keys, serve, simulate, usage
+from seawall.cli import (
+    budgets,
+    cache,
+    config_check,
+    guard,
+    guard_review,
+    keys,
+    serve,
+    simulate,
+    usage,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -23,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     budgets.register(subparsers)
     usage.register(subparsers)
     cache.register(subparsers)
+    guard.register(subparsers)
+    guard_review.register(subparsers)
     return root
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from seawall.config.cache import CacheSettings, SemanticSettings
 from seawall.config.defaults import local_deployments, one_to_one_models, provider_deployments
+from seawall.config.guard_load import read_guard
 from seawall.config.monitoring import (
     LogSettings,
     MonitoringSettings,
@@ -63,6 +64,7 @@ _TOP_LEVEL = {
     "tenancy",
     "cache",
     "monitoring",
+    "guard",
 }
 _STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -238,6 +240,7 @@ def load_settings(
     tenancy = read_tenancy(reader, document.get("tenancy"), set(models))
     cache = _cache(reader, document.get("cache"))
     monitoring = _monitoring(reader, document.get("monitoring"))
+    guard = read_guard(reader, document.get("guard"), set(models), set(tenancy.tiers))
     master_key = document.get("master_key") or environ.get("SEAWALL_MASTER_KEY") or None
     if master_key is not None and len(str(master_key)) < 16:
         reader.problem("master_key", "must be at least 16 characters long")
@@ -255,6 +258,7 @@ def load_settings(
         tenancy=tenancy,
         cache=cache or CacheSettings(),
         monitoring=monitoring or MonitoringSettings(),
+        guard=guard,
         source=source,
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from seawall.config.cache import CacheSettings
+from seawall.config.guard import GuardSettings
 from seawall.config.monitoring import MonitoringSettings
 from seawall.config.tenancy import TenancySettings
 from seawall.resilience.admission import AdmissionSettings
@@ -155,6 +156,7 @@ class Settings:
     tenancy: TenancySettings = field(default_factory=TenancySettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    guard: GuardSettings = field(default_factory=GuardSettings)
     source: str = "<embedded default>"
 
     def deployments_for(self, model: PublicModel) -> tuple[Deployment, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from seawall.control import admin_api, admin_budgets, admin_cache, admin_usage
+from seawall.control import admin_api, admin_budgets, admin_cache, admin_guard, admin_usage
 from seawall.control.admin_api import ServicesSource, admin_endpoint
 
 
@@ -30,4 +30,9 @@ def admin_routes(services: ServicesSource) -> list[Route]:
         route("/admin/cache", admin_cache.cache_status, "GET"),
         route("/admin/cache/invalidate", admin_cache.invalidate, "POST", 201),
         route("/admin/cache/warm", admin_cache.warm, "POST"),
+        route("/admin/guard/detections", admin_guard.list_detections, "GET"),
+        route("/admin/guard/reviews", admin_guard.list_reviews, "GET"),
+        route("/admin/guard/reviews/{review_id}/approve", admin_guard.approve_review, "POST"),
+        route("/admin/guard/reviews/{review_id}/reject", admin_guard.reject_review, "POST"),
+        route("/admin/guard/strikes/{tenant}/{user:path}", admin_guard.get_strikes, "GET"),
     ]

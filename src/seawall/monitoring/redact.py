@@ -11,12 +11,22 @@ Each pattern starts with a literal or a character class, never with a look-behin
 the regex engine then skips to the next place the pattern can start in C, and a
 text is read at about 15 MB/s (one alternation of all kinds read about 1 MB/s).
 Candidates of all patterns are taken leftmost first, the earlier rule first at the
-same place. A candidate that fails its check is left as it is and is not read again
-as another kind: a 16-digit number that is not a card is not a phone number either.
+same place; after each, every pattern looks again from where it ended, so a
+candidate overlapping it hides nothing further on. A candidate that fails its check
+is left as it is and is not read again as another kind: a 16-digit number that is
+not a card is not a phone number either.
+
+Streams are redacted by the output guard (``guard/output_scan.py``), which cuts the
+text only between the stretches that ``stretches`` lists, so that what it releases
+piece by piece reads as the whole text would. For that, every pattern must be
+recognised within its first couple of hundred characters: a JWT is one as soon as
+its header is followed by ``.eyJ`` (the start of its payload), a private key as soon
+as its BEGIN line is complete.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -120,15 +130,25 @@ def _rule(kind: str, pattern: str, check: Check = _whole) -> _Rule:
     return _Rule(kind, re.compile(pattern), check)
 
 
+# A private key runs on to this line, or to the end of the text.
+PRIVATE_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+
+
+def _private_key(text: str, match: re.Match[str]) -> Span:
+    # The pattern is the BEGIN line alone: matching it again is cheap however long
+    # the key, and a cut-short key is redacted to the end of the text.
+    end = PRIVATE_KEY_END.search(text, match.end())
+    return match.start(), len(text) if end is None else end.end()
+
+
 # Look-behinds come after the first character: "not inside a longer word or number".
 _RULES = (
-    # To the END line, or to the end of a text cut short inside the key.
+    _rule("private_key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----", _private_key),
+    # The header and the start of the payload make a JWT: a token cut short is one too.
     _rule(
-        "private_key",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?s:.*?)"
-        r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
+        "jwt",
+        r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)?",
     ),
-    _rule("jwt", r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
     # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-) and Seawall (sk-sw-) keys.
     _rule("api_key", r"sk-(?<![\w-]sk-)(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}"),
     # AWS access key ids, GitHub, Google and Slack tokens.
@@ -168,37 +188,109 @@ _RULES = (
 )
 
 KINDS: tuple[str, ...] = tuple(dict.fromkeys(rule.kind for rule in _RULES))
+# Secrets are redacted from answers always; personal data per policy.
+SECRET_KINDS: tuple[str, ...] = ("api_key", "bearer_token", "jwt", "private_key")
+PII_KINDS: tuple[str, ...] = ("email", "phone", "card", "iban")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOn:
+    """How a token that can run on without bound goes on: runs of its characters,
+    joined by at most ``joins`` single dots in all (each followed by more of it),
+    then any number of ``padding`` characters, which end it.
+
+    A stream that has already replaced the start of one drops what follows while
+    it goes on (guard/output_scan.py).
+    """
+
+    run: re.Pattern[str]
+    joins: int = 0
+    padding: str = ""
+
+
+RUNS_ON: dict[str, RunOn] = {
+    "api_key": RunOn(re.compile(r"[A-Za-z0-9_-]*")),
+    # header.payload.signature
+    "jwt": RunOn(re.compile(r"[A-Za-z0-9_-]*"), joins=2),
+    # Dots are among a bearer token's own characters; base64 padding ends it.
+    "bearer_token": RunOn(re.compile(r"[A-Za-z0-9._~+/-]*"), padding="="),
+    # The domain: up to 8 labels and the top-level domain.
+    "email": RunOn(re.compile(r"[A-Za-z0-9-]*"), joins=8),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """A stretch of text a pattern took: a finding, or a candidate its check turned down.
+
+    A text may be cut between stretches and each part read on its own (with the
+    characters before it as context) as the whole would be; a cut inside one would
+    read its halves apart.
+    """
+
+    start: int
+    end: int
+    finding: Finding | None
+
+
+def stretches(text: str, start: int = 0) -> list[Stretch]:
+    """Every stretch taken in ``text[start:]``, in order; what precedes ``start`` is context."""
+    # The next match of each pattern, leftmost first (the earlier rule first at a place).
+    ahead: list[tuple[int, int, re.Match[str]]] = []
+    for order, rule in enumerate(_RULES):
+        match = rule.pattern.search(text, start)
+        if match is not None:
+            ahead.append((match.start(), order, match))
+    if not ahead:
+        return []
+    heapq.heapify(ahead)
+    taken: list[Stretch] = []
+    done = start  # where the last candidate taken, found or not, ended
+    while ahead:
+        begin, order, match = ahead[0]
+        rule = _RULES[order]
+        if begin >= done:
+            span = rule.check(text, match)
+            if span is None:
+                done = match.end()
+                taken.append(Stretch(begin, done, None))
+            else:
+                # An email's local part, read backwards, stops where the last candidate ended.
+                found_start = max(span[0], done)
+                done = span[1]
+                finding = Finding(rule.kind, found_start, done)
+                taken.append(Stretch(min(begin, found_start), done, finding))
+        # The pattern's next match starts where the text is free again: a match
+        # overlapping a stretch does not hide the ones that start after it.
+        following = rule.pattern.search(text, done)
+        if following is None:
+            heapq.heappop(ahead)
+        else:
+            heapq.heapreplace(ahead, (following.start(), order, following))
+    return taken
+
+
+def _check_kinds(kinds: Collection[str]) -> None:
+    """Refuse kinds that no pattern finds, naming the known ones."""
+    unknown = set(kinds).difference(KINDS)
+    if unknown:
+        raise ValueError(f"unknown kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
 
 
 def find(text: str, kinds: Collection[str] | None = None) -> list[Finding]:
     """Every secret and piece of personal data in ``text`` (of ``kinds``; default all)."""
     if kinds is not None:
-        unknown = set(kinds).difference(KINDS)
-        if unknown:
-            raise ValueError(f"unknown kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
-    candidates = [
-        (match.start(), order, match)
-        for order, rule in enumerate(_RULES)
-        for match in rule.pattern.finditer(text)
+        _check_kinds(kinds)
+    return [
+        stretch.finding
+        for stretch in stretches(text)
+        if stretch.finding is not None and (kinds is None or stretch.finding.kind in kinds)
     ]
-    if not candidates:
-        return []
-    candidates.sort(key=lambda candidate: candidate[:2])
-    found: list[Finding] = []
-    taken = 0  # where the last candidate taken, found or not, ended
-    for start, order, match in candidates:
-        if start < taken:
-            continue
-        rule = _RULES[order]
-        span = rule.check(text, match)
-        if span is None:
-            taken = match.end()
-            continue
-        # An email's local part, read backwards, stops where the last candidate ended.
-        found_start, taken = max(span[0], taken), span[1]
-        if kinds is None or rule.kind in kinds:
-            found.append(Finding(rule.kind, found_start, taken))
-    return found
+
+
+def label(kind: str) -> str:
+    """What a finding of ``kind`` is replaced by."""
+    return f"[REDACTED:{kind}]"
 
 
 def redact(text: str, kinds: Collection[str] | None = None) -> str:
@@ -210,7 +302,7 @@ def redact(text: str, kinds: Collection[str] | None = None) -> str:
     done = 0
     for finding in findings:
         parts.append(text[done : finding.start])
-        parts.append(f"[REDACTED:{finding.kind}]")
+        parts.append(label(finding.kind))
         done = finding.end
     parts.append(text[done:])
     return "".join(parts)

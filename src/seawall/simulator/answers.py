@@ -24,6 +24,9 @@ _ECHOED_WORDS = 24
 _STRUCTURED_PIECE_CHARS = 6
 _CACHED_ANSWERS = 1024
 
+# In a scripted answer, stands for the request's system prompt.
+SYSTEM_PLACEHOLDER = "{system}"
+
 Piece = tuple[str, int]
 FinishReason = Literal["stop", "length"]
 
@@ -80,11 +83,14 @@ class AnswerWriter:
         choice: int = 0,
         max_tokens: int | None = None,
         stops: Sequence[str] = (),
+        system: str = "",
     ) -> Completion:
         """The answer to ``prompt``: "Simulated answer to: ..." padded to the set length,
-        or the scripted answer of the newest script whose text the prompt contains."""
+        or the scripted answer of the newest script whose text the prompt contains, with
+        ``{system}`` in it replaced by the request's system text (a leaking model)."""
         for contains, text in self._scripts:
             if contains in prompt:
+                text = text.replace(SYSTEM_PLACEHOLDER, system)
                 return self.cut(self.words(text), max_tokens, stops)
         return self.cut(self._answer(prompt, choice), max_tokens, stops)
 

@@ -52,6 +52,8 @@ class ChatRequest:
 
     model: str
     prompt: str
+    # The system messages' text, for scripted answers that repeat it ({system}).
+    system: str
     prompt_tokens: int
     n: int
     stream: bool
@@ -210,7 +212,11 @@ class OpenAIWire:
         if chat.response_format == "text":
             return ChoiceAnswer(
                 writer.reply(
-                    chat.prompt, choice=index, max_tokens=chat.max_tokens, stops=chat.stops
+                    chat.prompt,
+                    choice=index,
+                    max_tokens=chat.max_tokens,
+                    stops=chat.stops,
+                    system=chat.system,
                 )
             )
         if chat.response_format == "json_object":
@@ -242,6 +248,7 @@ def parse_chat_request(body: dict[str, Any], context: SimulatorContext) -> ChatR
     return ChatRequest(
         model=model,
         prompt=fields.last_user_text(messages),
+        system=fields.system_text(messages),
         prompt_tokens=prompt_tokens,
         n=fields.optional_int(body, "n", low=1, high=_MAX_CHOICES) or 1,
         stream=fields.optional_bool(body, "stream"),

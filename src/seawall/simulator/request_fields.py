@@ -82,6 +82,15 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
     return message_text(messages[-1])
 
 
+def system_text(messages: list[dict[str, Any]]) -> str:
+    """The text of every system (and developer) message, one per line."""
+    return "\n".join(
+        message_text(message)
+        for message in messages
+        if message.get("role") in ("system", "developer")
+    )
+
+
 def function_tools(tools: Any, *, param: str = "tools") -> list[dict[str, Any]]:
     """A list of tool objects, or InvalidRequest."""
     if tools is None:

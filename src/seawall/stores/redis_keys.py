@@ -26,3 +26,7 @@ CACHE = PREFIX + "cache:"
 CACHE_HITS = PREFIX + "cache-hits:"
 # The semantic cache's learned messages, one stream every instance reads.
 CACHE_SEMANTIC = PREFIX + "cache-semantic"
+# Guard strikes and blocks, per tenant and end user.
+GUARD_STRIKES = PREFIX + "guard-strikes:"
+# Guard revert switches and detection counts, per route and tenant.
+GUARD_REVERT = PREFIX + "guard-revert:"

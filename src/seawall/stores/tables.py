@@ -133,3 +133,62 @@ feedback = Table(
     Column("comment", Text),
     Column("created_at", Double, nullable=False),
 )
+
+# The guard's detections: one row per request and phase (input or output checks) that
+# found something, with one row per rule's finding in ``guard_detection_rules``.
+guard_detections = Table(
+    "guard_detections",
+    metadata,
+    Column("detection_id", Text, primary_key=True),
+    Column("request_id", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("key_id", Text),
+    Column("user", Text),
+    Column("client_ip", Text),
+    Column("route", Text),
+    Column("model", Text),
+    Column("phase", Text, nullable=False),  # input | output
+    Column("action", Text, nullable=False),  # allow | flag | block | hold | redact
+    Column("excerpt", Text, nullable=False),
+    Index("ix_guard_detections_tenant_id", "tenant_id", "created_at"),
+    Index("ix_guard_detections_created_at", "created_at"),
+    Index("ix_guard_detections_request_id", "request_id"),
+)
+
+guard_detection_rules = Table(
+    "guard_detection_rules",
+    metadata,
+    Column(
+        "detection_id",
+        Text,
+        ForeignKey("guard_detections.detection_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("rule", Text, nullable=False),
+    Column("score", Double, nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_guard_detection_rules_rule", "rule"),
+)
+
+# Requests held by the guard until a person approves or rejects them.
+guard_reviews = Table(
+    "guard_reviews",
+    metadata,
+    Column("review_id", Text, primary_key=True),
+    Column("created_at", Double, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("key_id", Text),
+    Column("user", Text),
+    Column("request_id", Text),
+    Column("route", Text),
+    Column("model", Text),
+    Column("messages", Text, nullable=False),  # JSON: the request's messages
+    Column("rules", Text, nullable=False),  # JSON: [{"rule", "score", "detail"}]
+    Column("status", Text, nullable=False),  # pending | approved | rejected
+    Column("reviewer", Text),
+    Column("note", Text),
+    Column("decided_at", Double),
+    Index("ix_guard_reviews_status", "status", "tenant_id", "created_at"),
+)

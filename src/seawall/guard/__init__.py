@@ -1,0 +1,1 @@
+"""Prompt-injection defences: input checks, output checks, strikes, review and revert."""
