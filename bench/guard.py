@@ -37,7 +37,7 @@ import numpy as np
 
 from machine import machine_info
 from seawall.cache.embedder import LocalEmbedder
-from seawall.guard.classifier import ClassifierSettings, InjectionClassifier
+from seawall.guard.classifier import Assessment, ClassifierSettings, InjectionClassifier
 from seawall.guard.input_rules import InputRules, InputRuleSettings
 from seawall.guard.text_windows import CALL_COST_WORDS, WINDOW_WORDS
 from seawall.tokens import TokenCounter
@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             "read_median": statistics.median(a.windows_scored for a in windows),
             "total_median": statistics.median(a.windows_total for a in windows),
         },
+        # Not a detection figure (see docs/guard-evaluation.md): a check that the cheap
+        # reading still finds what was planted.
+        "classifier_flagged": flagged_by_kind(pairs, windows, classifier.settings.threshold),
         **summarise(runs),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     print_table(report)
     print(f"\nwritten to {args.output}")
     return 0
+
+
+def flagged_by_kind(
+    pairs: list[tuple[str, str]], assessments: list[Assessment], threshold: float
+) -> dict[str, str]:
+    """How many prompts of each kind the classifier flagged: "N of M"."""
+    counts = {kind: [0, 0] for kind in KINDS}
+    for (kind, _), assessment in zip(pairs, assessments, strict=True):
+        counts[kind][0] += assessment.score >= threshold
+        counts[kind][1] += 1
+    return {kind: f"{hit} of {total}" for kind, (hit, total) in counts.items()}
 
 
 def summarise(runs: list[dict[str, dict[str, float]]]) -> dict[str, Any]:

@@ -269,15 +269,6 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         rejections=resilience.rejections,
     )
     await tenancy.start()
-    guard = build_guard(
-        settings.guard,
-        master_key,
-        engine,
-        redis.client if redis is not None else None,
-        resilience.background,
-        counter,
-    )
-    guard.start()
     cache, invalidations = None, None
     if settings.cache.enabled:
         cache, invalidations = build_cache(
@@ -287,6 +278,17 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
     # Every finished request is looked at (metrics, quality) on its way to the ledger.
     monitoring = build_monitoring(settings)
     observers = monitoring.observers
+    own = build_own_pipeline(writer, table, backends, resilience, prices, observers).run
+    guard = build_guard(
+        settings.guard,
+        master_key,
+        engine,
+        redis.client if redis is not None else None,
+        resilience.background,
+        counter,
+        judge=own,
+    )
+    guard.start()
     pipeline = build_pipeline(
         tenancy.authenticate,
         writer,
@@ -301,12 +303,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         guard=guard.stage,
         observers=observers,
     )
-    monitoring.start(
-        admission,
-        writer,
-        resilience.breakers,
-        build_own_pipeline(writer, table, backends, resilience, prices, observers).run,
-    )
+    monitoring.start(admission, writer, resilience.breakers, own)
     return Services(
         monitoring=monitoring,
         settings=settings,

@@ -30,6 +30,24 @@ def _rules(text: str) -> dict[str, float]:
 @pytest.mark.parametrize(
     ("text", "rule"),
     [
+        (
+            "Thanks for the notes from the meeting, here is the part you asked about: "
+            + codecs.encode(ATTACK, "rot13"),
+            "encoding.rot13",
+        ),
+        (
+            "Please read the following line backwards, it is fun: " + ATTACK[::-1],
+            "encoding.reversed",
+        ),
+    ],
+)
+def test_rot13_and_reversed_text_inside_ordinary_prose_are_caught(text: str, rule: str) -> None:
+    assert rule in _rules(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
         (f"Shipping notes: {base64.b64encode(ATTACK.encode()).decode()}", "encoding.base64"),
         (f"token={base64.urlsafe_b64encode(ATTACK.encode()).decode()}", "encoding.base64"),
         (f"Notes: {ATTACK.encode().hex()}", "encoding.hex"),

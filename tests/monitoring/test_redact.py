@@ -142,3 +142,23 @@ def test_every_kind_is_known() -> None:
 def test_a_long_text_without_secrets_comes_back_unchanged() -> None:
     text = "The quick brown fox, 42 times in 2024, paid $3.50 for order 77. " * 20_000
     assert redact(text) is text
+
+
+@pytest.mark.parametrize(
+    ("kind", "secret"),
+    [
+        ("api_key", "AKIAABCDEFGHIJKLMNOP"),
+        ("api_key", "ASIAQRSTUVWXYZABCDEF"),
+        ("api_key", "AIzaSyDabcdefghijklmnopqrstuvwxyzABCDEF"),
+        ("jwt", "eyJhbGciOiJIUzIiLCJ.eyJzdWIiOiJqb2hu"),
+    ],
+)
+def test_a_secret_of_letters_alone_in_prose_without_digits_is_found(kind: str, secret: str) -> None:
+    # Prose without digits, "@", "-" or "_" skips most patterns: the letters still count.
+    text = f"Here is what you asked for {secret} and nothing else"
+    assert redact(text) == f"Here is what you asked for [REDACTED:{kind}] and nothing else"
+
+
+def test_a_bearer_token_of_letters_alone_is_found() -> None:
+    text = "Send the header Bearer abcdefghijklmnopqrstuvwxyzABCDEF with it"
+    assert redact(text) == "Send the header Bearer [REDACTED:bearer_token] with it"

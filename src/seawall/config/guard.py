@@ -32,6 +32,8 @@ class GuardProfile:
     encodings: bool = True
     files: bool = True
     classifier: bool = False
+    # A public model asked for a second opinion when the classifier is unsure (None: no judge).
+    judge_model: str | None = None
     # Detections scoring below this are ignored (a rule's own score is its certainty).
     min_score: float = 0.5
     default_action: Action = "flag"

@@ -61,6 +61,12 @@ def read_guard(reader: _Reader, raw: Any, models: set[str], tiers: set[str]) -> 
         reader.problem(f"guard.{name}", "unknown key")
         spec.pop(name)
     scalars = reader.dataclass_fields("guard", spec, GuardSettings)
+    for name, profile in profiles.items():
+        if profile.judge_model is not None and profile.judge_model not in models:
+            reader.problem(
+                f"guard.profiles.{name}.judge_model",
+                f"unknown model {profile.judge_model!r}; define it under models",
+            )
     settings = GuardSettings(
         profiles=profiles,
         tiers=tier_profiles,

@@ -30,6 +30,9 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import compress
+from typing import Any
+
+import ahocorasick  # type: ignore[import-not-found]
 
 from seawall.guard.detection import Detection, excerpt
 from seawall.guard.injection_patterns import check_injection
@@ -118,6 +121,8 @@ class EncodingAnomalies:
     def __init__(self, thresholds: AnomalyThresholds | None = None) -> None:
         self.thresholds = thresholds or AnomalyThresholds()
         self._repeated = re.compile(rf"(\S)\1{{{self.thresholds.repeated_run - 1},}}")
+        # A shorter text can hold neither a run nor a symbol ratio worth reporting.
+        self._oddity_chars = min(self.thresholds.special_min_chars, self.thresholds.repeated_run)
 
     def check(self, text: str, view: Normalised | None = None) -> list[Detection]:
         """Every anomaly in ``text``; ``view`` is its ``normalised`` view if already made."""
@@ -129,7 +134,8 @@ class EncodingAnomalies:
             score = 0.65 if view.look_alikes >= 2 else 0.5
             detail = f"{view.look_alikes} look-alike letters in Latin words"
             found.append(Detection("unicode.homoglyph", score, detail))
-        found.extend(self._character_oddities(text))
+        if len(text) >= self._oddity_chars:
+            found.extend(self._character_oddities(text))
         found.extend(self._encoded(text, view.text))
         return found
 
@@ -225,9 +231,10 @@ _BLOB_KINDS = frozenset({"base64", "hex"})
 def _candidates(text: str) -> Iterator[tuple[str, Iterator[str], Decoder]]:
     """Each decoder with the runs of ``text`` it should try, behind cheap gates."""
     tokens = text.split()
-    # Filtered without a Python-level loop: this runs on every text.
-    long_tokens = list(compress(tokens, map(_LONG_TOKEN.__le__, map(len, tokens))))
-    if long_tokens:
+    # Filtered without a Python-level loop: this runs on every text, most of which
+    # (ordinary prose) has no long token at all.
+    if tokens and max(map(len, tokens)) >= _LONG_TOKEN:
+        long_tokens = list(compress(tokens, map(_LONG_TOKEN.__le__, map(len, tokens))))
         # Consecutive long tokens stay on consecutive lines: wrapped base64 rejoins.
         joined = "\n".join(long_tokens)
         yield "base64", _lines_too(_runs(_BASE64, joined)), _base64
@@ -241,7 +248,7 @@ def _candidates(text: str) -> Iterator[tuple[str, Iterator[str], Decoder]]:
         yield "ascii85", _runs(_ASCII85, text), _ascii85
     if ".-" in text or "-." in text:
         yield "morse", _runs(_MORSE, text), _morse
-    if "\\u" in text or "\\x" in text or "\\U" in text:
+    if "\\" in text and ("\\u" in text or "\\x" in text or "\\U" in text):
         yield "escapes", _runs(_ESCAPES, text), _escapes
 
 
@@ -284,15 +291,34 @@ def _injections_within(decoded: str, depth: int) -> list[Detection]:
 
 
 def _whole_text_views(text: str, norm: str) -> Iterator[tuple[str, str]]:
-    """Decodings of stretches of the text, each only where the text carries its sign."""
-    for stretch in _stretches(text, [m.start() for m in _PERCENT.finditer(text)], 4):
-        yield "url", urllib.parse.unquote(stretch)
-    for stretch in _stretches(text, [m.start() for m in _ENTITY.finditer(text)], 4):
-        yield "html_entities", html.unescape(stretch)
+    """Decodings of stretches of the text, each only where the text carries its sign.
+
+    Most texts carry none: plain ``in`` tests and one Aho-Corasick pass for the
+    rot13 and reversed triggers rule them all out before any regex runs.
+    """
+    if "%" in text:
+        for stretch in _stretches(text, [m.start() for m in _PERCENT.finditer(text)], 4):
+            yield "url", urllib.parse.unquote(stretch)
+    if "&#" in text:
+        for stretch in _stretches(text, [m.start() for m in _ENTITY.finditer(text)], 4):
+            yield "html_entities", html.unescape(stretch)
+    if next(_TRIGGERS.iter(norm), None) is None:
+        return
     for stretch in _stretches(norm, _places(norm, _ROT13_TRIGGERS), 1):
         yield "rot13", codecs.encode(stretch, "rot13")
     for stretch in _stretches(norm, _places(norm, _REVERSED_TRIGGERS), 1):
         yield "reversed", stretch[::-1]
+
+
+def _automaton(words: tuple[str, ...]) -> Any:
+    found = ahocorasick.Automaton()
+    for word in words:
+        found.add_word(word, word)
+    found.make_automaton()
+    return found
+
+
+_TRIGGERS = _automaton((*_ROT13_TRIGGERS, *_REVERSED_TRIGGERS))
 
 
 def _places(text: str, triggers: tuple[str, ...]) -> list[int]:

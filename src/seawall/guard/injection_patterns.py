@@ -19,8 +19,8 @@ previous email", "act as a travel guide", "System: Windows 11") either do not
 match or match a weaker variant with a lower score.
 
 Speed: every pattern names anchors, literal pieces each of its matches holds.
-Which anchors a text holds is worked out once, mostly from the set of its words;
-a pattern whose anchors are absent never runs, and one whose anchors are present
+Which anchors a text holds is worked out once, in one Aho-Corasick pass; a
+pattern whose anchors are absent never runs, and one whose anchors are present
 runs only at them (when its matches start there) or in short windows around
 them, never over the whole of a long text. All rule checks together cost a few
 milliseconds on a 2,000-token prompt on one slow core.
@@ -29,7 +29,10 @@ milliseconds on a 2,000-token prompt on one slow core.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from operator import itemgetter
+from typing import Any
+
+import ahocorasick  # type: ignore[import-not-found]
 
 from seawall.guard.anchored_pattern import Pattern
 from seawall.guard.detection import Detection, excerpt
@@ -97,65 +100,33 @@ def check_normalised(norm: str) -> list[Detection]:
             match = pattern.search(lined, present)
             if match is not None:
                 best[pattern.rule] = Detection(pattern.rule, pattern.score, excerpt(match.group()))
-    exfiltration = _exfiltration(norm)
-    if exfiltration is not None:
-        best[exfiltration.rule] = exfiltration
+    if not present.isdisjoint(_OUTSIDE):
+        exfiltration = _exfiltration(norm)
+        if exfiltration is not None:
+            best[exfiltration.rule] = exfiltration
     return list(best.values())
 
 
-# Which anchors a text holds is the cost every text pays, so most are found
-# without searching the text. Its words (one pass over its bytes) are sorted once;
-# an anchor made of words is present if its last word starts a word of the text
-# (a binary search) and its other words are words of the text, and then, for
-# anchors of several words, if the text holds them side by side. The others
-# (symbols, pieces inside words, Chinese) are searched for one by one, the Chinese
-# ones only in text with Chinese characters. A short text is simply searched.
-_WORD_BYTES = bytes(
-    byte if chr(byte).isalnum() or byte >= 0x80 else 0x20 for byte in range(256)
-).lower()
-_WORDS = re.compile("[a-z0-9\u0400-\u04ff]+(?: [a-z0-9\u0400-\u04ff]+)*")
-_CJK = re.compile("[\u3000-\u9fff\uf900-\ufaff]")
-_SHORT_TEXT = 2000
-
-
-def _word_anchor(anchor: str) -> tuple[str, tuple[bytes, ...], bytes] | None:
-    """(anchor, its whole words, its last word), or None if it is not made of words."""
-    if _WORDS.fullmatch(anchor) is None:
-        return None
-    *whole, last = anchor.encode().split(b" ")  # UTF-8, as the text's words will be
-    return anchor, tuple(whole), last
+# Which anchors a text holds is the cost every text pays, ordinary traffic above
+# all: one Aho-Corasick pass over the text finds all of them at once (about 1 µs on
+# a short prompt, where testing each of some 300 anchors with ``in`` took 30).
+def _automaton(anchors: tuple[str, ...]) -> Any:
+    found = ahocorasick.Automaton()
+    for anchor in anchors:
+        found.add_word(anchor, anchor)
+    found.make_automaton()
+    return found
 
 
 _UNIQUE_ANCHORS = tuple(dict.fromkeys(a for pattern in PATTERNS for a in pattern.anchors))
-_WORD_ANCHORS = tuple(
-    parts for anchor in _UNIQUE_ANCHORS if (parts := _word_anchor(anchor)) is not None
-)
-_LOOSE = tuple(anchor for anchor in _UNIQUE_ANCHORS if _word_anchor(anchor) is None)
-_LOOSE_ASCII = tuple(anchor for anchor in _LOOSE if anchor.isascii())
-_LOOSE_CJK = tuple(anchor for anchor in _LOOSE if _CJK.search(anchor))
-_LOOSE_OTHER = tuple(a for a in _LOOSE if not a.isascii() and _CJK.search(a) is None)
+# The outside addresses that exfiltration is looked for around are found in the same pass.
+_ANCHORS = _automaton((*_UNIQUE_ANCHORS, *_OUTSIDE))
+_SECOND = itemgetter(1)
 
 
 def _present(text: str) -> frozenset[str]:
     """The anchors that occur in ``text``."""
-    if len(text) < _SHORT_TEXT:
-        return frozenset(anchor for anchor in _UNIQUE_ANCHORS if anchor in text)
-    words = set(text.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
-    ordered = sorted(words)
-    found: set[str] = set()
-    for anchor, whole, last in _WORD_ANCHORS:
-        at = bisect_left(ordered, last)
-        if at == len(ordered) or not ordered[at].startswith(last):
-            continue
-        if whole and (not words.issuperset(whole) or anchor not in text):
-            continue
-        found.add(anchor)
-    found.update(anchor for anchor in _LOOSE_ASCII if anchor in text)
-    if not text.isascii():
-        found.update(anchor for anchor in _LOOSE_OTHER if anchor in text)
-        if _CJK.search(text):
-            found.update(anchor for anchor in _LOOSE_CJK if anchor in text)
-    return frozenset(found)
+    return frozenset(map(_SECOND, _ANCHORS.iter(text)))
 
 
 def _exfiltration(norm: str) -> Detection | None:

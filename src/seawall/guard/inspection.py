@@ -11,16 +11,19 @@ toward the length limits all the same).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from seawall.config.guard import GuardProfile
-from seawall.guard.classifier import InjectionClassifier
+from seawall.guard.classifier import AskModel, InjectionClassifier, LlmJudge
 from seawall.guard.detection import Detection
 from seawall.guard.input_rules import InputRules, InputRuleSettings
 from seawall.tokens import TokenCounter
+
+logger = logging.getLogger(__name__)
 
 _UNTRUSTED_ROLES = frozenset({"user", "tool", "function"})
 # Above this many characters the rule checks run off the event loop too.
@@ -65,7 +68,10 @@ class InputInspector:
         self,
         counter: TokenCounter | None = None,
         classifier: Callable[[], InjectionClassifier] | None = None,
+        ask: Callable[[str], AskModel] | None = None,
     ) -> None:
+        # Asks a judge model (by public model name) a question; None: no judge.
+        self._ask = ask
         self._counter = counter
         # Built on first use: loading the embedder costs about a second and 90 MB.
         self._make_classifier = classifier
@@ -86,10 +92,26 @@ class InputInspector:
         else:
             detections = self._rule_checks(found, profile)
         if profile.classifier and found.texts and self._make_classifier is not None:
-            loop = asyncio.get_running_loop()
-            joined = "\n\n".join(found.texts)
-            detections += await loop.run_in_executor(self._executor, self._classify, joined)
+            detections += await self._classified("\n\n".join(found.texts), profile)
         return [d for d in detections if d.score >= profile.min_score]
+
+    async def _classified(self, text: str, profile: GuardProfile) -> list[Detection]:
+        """The classifier's verdict, or the judge's when the profile has one and the
+        classifier is unsure."""
+        loop = asyncio.get_running_loop()
+        classifier = await loop.run_in_executor(self._executor, self._classifier_now)
+        assessment = await loop.run_in_executor(self._executor, classifier.assess, text)
+        if profile.judge_model is not None and self._ask is not None:
+            judge = LlmJudge(self._ask(profile.judge_model))
+            try:
+                judged = await judge.check(text, assessment.score)
+            except Exception as exc:
+                # A judge that cannot answer leaves the classifier's verdict standing.
+                logger.warning("the guard's judge %s failed: %s", profile.judge_model, exc)
+                judged = None
+            if judged is not None:
+                return judged
+        return classifier.verdict(assessment)
 
     def _rule_checks(self, found: Untrusted, profile: GuardProfile) -> list[Detection]:
         rules = self._rules_of(profile)
@@ -120,11 +142,11 @@ class InputInspector:
             rules = self._rules[key] = InputRules(settings, self._counter)
         return rules
 
-    def _classify(self, text: str) -> list[Detection]:
+    def _classifier_now(self) -> InjectionClassifier:
         if self._classifier is None:
             assert self._make_classifier is not None
             self._classifier = self._make_classifier()
-        return self._classifier.check(text)
+        return self._classifier
 
     async def aclose(self) -> None:
         """Stop the checks' thread."""

@@ -133,7 +133,10 @@ def normalised(text: str) -> Normalised:
     shape = folded.encode("utf-8", "surrogatepass").translate(_SHAPE)
     if b" a a a" in shape or shape.startswith(b"a a a"):
         folded = _SPACED.sub(lambda match: _SPACED_GAPS.sub("", match.group()), folded)
-    if any(blank in folded for blank in _ODD_BLANKS):
+    # Every blank but the space is unprintable: most texts pass the first test alone.
+    if ("  " in folded or not folded.isprintable()) and any(
+        blank in folded for blank in _ODD_BLANKS
+    ):
         folded = _BLANKS.sub(" ", folded)
     return Normalised(folded, look_alikes, invisible)
 

@@ -253,7 +253,7 @@ class OutputScanner:
     ) -> None:
         if policy.canary and canary is None:
             raise ValueError("the policy plants a canary: pass the one planted in this request")
-        self._kinds = policy.kinds
+        self._pii = policy.pii
         self._hold_back = policy.hold_back
         self._lookahead = policy.hold_back - policy.hold_back // 4
         self._canary = CanaryWatch(canary) if canary is not None else None
@@ -266,6 +266,8 @@ class OutputScanner:
             )
             if shingles.checked:
                 self._leak = LeakWatch(shingles, policy.leakage_threshold)
+        # Most routes watch for neither: each chunk then costs a few string operations.
+        self._watching = self._canary is not None or self._leak is not None
         self._context = ""  # the characters just before the pending text
         self._pending = ""  # read but not released
         self._swallow: _Swallow | None = None
@@ -283,13 +285,19 @@ class OutputScanner:
             raise RuntimeError("the answer was finished: start a new scanner")
         if self.blocked:
             return ScanStep("", [], True)
-        detections = self._watch(text, final=False)
-        if self.blocked:
-            return ScanStep("", detections, True)
-        self._take(text)
+        detections: list[Detection] = []
+        if self._watching:
+            detections = self._watch(text, final=False)
+            if self.blocked:
+                return ScanStep("", detections, True)
+        if self._swallow is None:
+            self._pending += text
+        else:
+            self._take(text)
+        if len(self._pending) <= self._hold_back:
+            return ScanStep("", detections, False)
         out: list[str] = []
-        if len(self._pending) > self._hold_back:
-            self._release(len(self._pending) - self._lookahead, out, detections)
+        self._release(len(self._pending) - self._lookahead, out, detections)
         return ScanStep("".join(out), detections, False)
 
     def finish(self) -> ScanStep:
@@ -317,6 +325,8 @@ class OutputScanner:
         if first.blocked:
             return first
         last = self.finish()
+        if not first.text and not first.detections:
+            return last  # an answer shorter than the hold-back: all of it comes out here
         return ScanStep(first.text + last.text, first.detections + last.detections, last.blocked)
 
     def _watch(self, text: str, *, final: bool) -> list[Detection]:
@@ -358,7 +368,7 @@ class OutputScanner:
                 continue
             if stretch.end <= len(text) - CLOSED_MARGIN:
                 end = stretch.end  # complete: released whole
-            elif stretch.finding is not None and stretch.finding.kind in self._kinds:
+            elif stretch.finding is not None and self._redacts(stretch.finding.kind):
                 end = stretch.end  # a secret that may go on: its label now, the rest dropped
                 swallow = _swallow_for(stretch, text)
                 if swallow is not None:
@@ -375,6 +385,10 @@ class OutputScanner:
             self._pending = ""
             self._take(pending)
 
+    def _redacts(self, kind: str) -> bool:
+        """Whether the policy redacts ``kind``: every secret, and the chosen personal data."""
+        return kind in SECRET_KINDS or kind in self._pii
+
     def _redacted(
         self,
         text: str,
@@ -383,6 +397,8 @@ class OutputScanner:
         found: Iterable[Stretch],
         detections: list[Detection],
     ) -> str:
+        if not found:
+            return text[start:end]
         parts: list[str] = []
         counts: Counter[str] = Counter()
         done = start
@@ -390,7 +406,7 @@ class OutputScanner:
             if stretch.end > end:
                 continue
             finding = stretch.finding
-            if finding is None or finding.kind not in self._kinds:
+            if finding is None or not self._redacts(finding.kind):
                 continue
             parts.append(text[done : finding.start])
             parts.append(label(finding.kind))

@@ -12,14 +12,16 @@ from seawall.cache.embedder import LocalEmbedder
 from seawall.config.guard import GuardSettings
 from seawall.guard.auto_revert import RevertPolicy
 from seawall.guard.auto_revert_redis import revert_switch
-from seawall.guard.classifier import InjectionClassifier
+from seawall.guard.classifier import AskModel, InjectionClassifier
 from seawall.guard.events import GuardEvents
 from seawall.guard.inspection import InputInspector
+from seawall.guard.judge_requests import judge_asker
 from seawall.guard.off_topic import OffTopicCheck
 from seawall.guard.parts import GuardStores, build_guard_stores
 from seawall.guard.policy import PolicyResolver
 from seawall.pipeline.background import Background
 from seawall.pipeline.guard import Guard
+from seawall.pipeline.pipeline import Handler
 from seawall.stores.redis_multiplex import MultiplexedRedis
 from seawall.tokens import TokenCounter
 
@@ -56,8 +58,13 @@ def build_guard(
     redis: MultiplexedRedis | None,
     background: Background,
     counter: TokenCounter,
+    judge: Handler | None = None,
 ) -> GuardRuntime:
-    """The guard's stores always (the admin API reads them); its stage when enabled."""
+    """The guard's stores always (the admin API reads them); its stage when enabled.
+
+    ``judge`` answers the judge's questions (the gateway's own pipeline), for profiles
+    that name a ``judge_model``.
+    """
     stores = build_guard_stores(settings.strikes, engine, redis)
     if not settings.enabled:
         return GuardRuntime(stores, None, None, None)
@@ -84,7 +91,14 @@ def build_guard(
         def classifier() -> InjectionClassifier:
             return InjectionClassifier(embedder)
 
-    inspector = InputInspector(counter, classifier)
+    ask = None
+    if judge is not None and any(profile.judge_model for profile in profiles):
+        answer = judge
+
+        def ask(model: str) -> AskModel:
+            return judge_asker(answer, model)
+
+    inspector = InputInspector(counter, classifier, ask)
     # Every instance derives the same secret: a request's data boundary and canary are
     # the same wherever it lands, so its cache key is too.
     secret = hashlib.sha256(b"seawall-guard:" + master_key.encode()).digest()

@@ -124,10 +124,13 @@ class _Rule:
     kind: str
     pattern: re.Pattern[str]
     check: Check
+    # Literals one of which every match holds; none: every match holds a digit.
+    signs: tuple[str, ...]
 
 
-def _rule(kind: str, pattern: str, check: Check = _whole) -> _Rule:
-    return _Rule(kind, re.compile(pattern), check)
+def _rule(kind: str, signs: str, pattern: str, check: Check = _whole) -> _Rule:
+    """A rule; ``signs`` lists, "|"-separated, literals one of which each match holds."""
+    return _Rule(kind, re.compile(pattern), check, tuple(signs.split("|")) if signs else ())
 
 
 # A private key runs on to this line, or to the end of the text.
@@ -143,45 +146,57 @@ def _private_key(text: str, match: re.Match[str]) -> Span:
 
 # Look-behinds come after the first character: "not inside a longer word or number".
 _RULES = (
-    _rule("private_key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----", _private_key),
+    _rule(
+        "private_key", "-----BEGIN ", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----", _private_key
+    ),
     # The header and the start of the payload make a JWT: a token cut short is one too.
     _rule(
         "jwt",
+        "eyJ",
         r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)?",
     ),
     # OpenAI (sk-, sk-proj-), Anthropic (sk-ant-) and Seawall (sk-sw-) keys.
-    _rule("api_key", r"sk-(?<![\w-]sk-)(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}"),
+    _rule("api_key", "sk-", r"sk-(?<![\w-]sk-)(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}"),
     # AWS access key ids, GitHub, Google and Slack tokens.
-    _rule("api_key", r"A[KS]IA(?<!\wA[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
-    _rule("api_key", r"gh(?<!\wgh)[pousr]_[A-Za-z0-9]{36,}"),
-    _rule("api_key", r"github_pat_(?<!\wgithub_pat_)[A-Za-z0-9_]{22,}"),
-    _rule("api_key", r"AIza(?<!\wAIza)[A-Za-z0-9_-]{35}"),
-    _rule("api_key", r"xox(?<!\wxox)[abposr]-[A-Za-z0-9-]{10,}"),
+    _rule("api_key", "AKIA|ASIA", r"A[KS]IA(?<!\wA[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    _rule("api_key", "_", r"gh(?<!\wgh)[pousr]_[A-Za-z0-9]{36,}"),
+    _rule("api_key", "github_pat_", r"github_pat_(?<!\wgithub_pat_)[A-Za-z0-9_]{22,}"),
+    _rule("api_key", "AIza", r"AIza(?<!\wAIza)[A-Za-z0-9_-]{35}"),
+    _rule("api_key", "xox", r"xox(?<!\wxox)[abposr]-[A-Za-z0-9-]{10,}"),
     # The token only: "Bearer" stays, to say what was there.
     _rule(
         "bearer_token",
+        "earer",
         r"earer(?<=\b[Bb]earer) +(?P<token>[A-Za-z0-9._~+/-]{16,}=*)",
         lambda text, match: match.span("token"),
     ),
-    _rule("email", r"@(?<=[A-Za-z0-9._%+-]@)(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b", _email),
-    _rule("iban", r"[A-Z](?<![\w][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,32}", _iban),
+    _rule(
+        "email",
+        "@",
+        r"@(?<=[A-Za-z0-9._%+-]@)(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b",
+        _email,
+    ),
+    _rule("iban", "", r"[A-Z](?<![\w][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,32}", _iban),
     # Issuers' numbers start with 2 to 6; never digits inside a word or a decimal.
     _rule(
         "card",
+        "",
         r"[2-6](?<![\w.][2-6])[0-9](?:[ -]?[0-9]){11,17}(?![\w]|\.[0-9])",
         _card,
     ),
     _rule(
         "phone",
+        "",
         r"\+(?<![\w+]\+)[1-9](?>[0-9]{0,2})(?>(?:[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,5}))+)",
         _phone(8, 15),
     ),
     # North American: (555) 123-4567, 555-123-4567, 555.123.4567.
-    _rule("phone", r"\((?<![\w+.]\()[2-9][0-9]{2}\) ?[0-9]{3}[ .-][0-9]{4}(?![\w])"),
-    _rule("phone", r"[2-9](?<![\w+.][2-9])[0-9]{2}([ .-])[0-9]{3}\1[0-9]{4}(?![\w])"),
+    _rule("phone", "", r"\((?<![\w+.]\()[2-9][0-9]{2}\) ?[0-9]{3}[ .-][0-9]{4}(?![\w])"),
+    _rule("phone", "", r"[2-9](?<![\w+.][2-9])[0-9]{2}([ .-])[0-9]{3}\1[0-9]{4}(?![\w])"),
     # A trunk 0, then groups with one kind of separator: 020 7946 0958, 06.12.34.56.78.
     _rule(
         "phone",
+        "",
         r"0(?<![\w+.,]0)[0-9]{1,4}([ .-])[0-9]{2,8}(?:\1[0-9]{2,8}){0,4}(?![0-9])",
         _phone(9, 13),
     ),
@@ -233,11 +248,39 @@ class Stretch:
     finding: Finding | None
 
 
+# What a text must hold for any rule to match: a digit, one of these characters, or
+# one of the signs (most prose holds none). Each rule runs only if its own signs are there.
+_SIGN_CHARS = b"0123456789@_-"
+_DIGIT = re.compile("[0-9]")
+_LETTER_SIGNS = tuple(
+    sign for rule in _RULES for sign in rule.signs if not set(sign) & set(_SIGN_CHARS.decode())
+)
+
+
+def _rules_for(window: str) -> list[tuple[int, _Rule]]:
+    """The rules (with their order) that can match in ``window``: those whose signs it holds."""
+    raw = window.encode("utf-8", "surrogatepass")
+    if len(raw.translate(None, _SIGN_CHARS)) == len(raw):
+        # A plain loop: a generator or one regex of the signs costs several times more.
+        for sign in _LETTER_SIGNS:
+            if sign in window:
+                break
+        else:
+            return []
+    digits = _DIGIT.search(window) is not None
+    return [
+        (order, rule)
+        for order, rule in enumerate(_RULES)
+        if (any(sign in window for sign in rule.signs) if rule.signs else digits)
+    ]
+
+
 def stretches(text: str, start: int = 0) -> list[Stretch]:
     """Every stretch taken in ``text[start:]``, in order; what precedes ``start`` is context."""
     # The next match of each pattern, leftmost first (the earlier rule first at a place).
+    # A rule whose signs ``text[start:]`` lacks cannot match there and is not run.
     ahead: list[tuple[int, int, re.Match[str]]] = []
-    for order, rule in enumerate(_RULES):
+    for order, rule in _rules_for(text[start:] if start else text):
         match = rule.pattern.search(text, start)
         if match is not None:
             ahead.append((match.start(), order, match))
