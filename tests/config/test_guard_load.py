@@ -81,7 +81,7 @@ guard:
     mine: {actions: {"injection.*": explode}, output: {pii: [passport]}}
   routes:
     bot: {profile: nope, template: support, version: v9, variables: {colour: red}}
-    ghost: {profile: mine}
+    ghost: {profile: mine, separation: true}
   prompts:
     support: {v1: "Help {{ company }}."}
   strikes: {block_seconds: []}
@@ -97,6 +97,7 @@ guard:
         "guard.routes.bot.version: template 'support' has no version 'v9'",
         "guard.routes.bot.variables.colour: no version of the template uses it",
         "guard.routes.ghost: unknown model 'ghost'",
+        "guard.routes.ghost.separation: needs a template",
         "guard.strikes.block_seconds: must be a list of positive seconds",
     ):
         assert expected in text, (expected, found)

@@ -167,6 +167,8 @@ def _check_route(
             template.render(version, route.variables)
         except TemplateError as exc:
             reader.problem(f"{key}.{field_name}", str(exc))
+    if route.separation and template is None:
+        reader.problem(f"{key}.separation", "needs a template: its system part leads the data")
     if template is not None:
         if route.version is None:
             reader.problem(f"{key}.version", "a route with a template names its version")

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 
 from seawall.control.admin_api import json_body
-from seawall.control.report_filters import parse_instant
+from seawall.control.report_filters import instant_param
 from seawall.errors import InvalidRequest, NotFound
 from seawall.guard.detection_log import MAX_LIST, DetectionFilter, detection_json
 from seawall.guard.review_queue import (
@@ -40,8 +40,8 @@ async def list_detections(request: Request, services: Services) -> Any:
         tenant_id=params.get("tenant") or None,
         user=params.get("user") or None,
         rule=params.get("rule") or None,
-        since=_instant(params, "since"),
-        until=_instant(params, "until"),
+        since=instant_param("since", params.get("since")),
+        until=instant_param("until", params.get("until")),
         limit=_limit(params),
     )
     events = await services.guard.detections.find(where)
@@ -131,20 +131,6 @@ def _known(params: Mapping[str, str], known: frozenset[str]) -> Mapping[str, str
             param=unknown[0],
         )
     return params
-
-
-def _instant(params: Mapping[str, str], name: str) -> float | None:
-    text = params.get(name)
-    if not text:
-        return None
-    try:
-        return parse_instant(text)
-    except ValueError:
-        raise InvalidRequest(
-            f"{name!r} must be unix seconds, a date (2025-01-31) or an ISO 8601 time "
-            f"(2025-01-31T12:00:00Z), not {text!r}",
-            param=name,
-        ) from None
 
 
 def _limit(params: Mapping[str, str]) -> int:

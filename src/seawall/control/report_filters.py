@@ -52,8 +52,8 @@ def parse_filters(params: Mapping[str, str]) -> ReportFilters:
             f"unknown report parameter {unknown[0]!r}; expected one of {sorted(PARAMETERS)}",
             param=unknown[0],
         )
-    since = _instant("since", params.get("since"))
-    until = _instant("until", params.get("until"))
+    since = instant_param("since", params.get("since"))
+    until = instant_param("until", params.get("until"))
     if since is not None and until is not None and until <= since:
         raise InvalidRequest("'until' must be later than 'since'", param="until")
     by = params.get("by") or None
@@ -89,7 +89,8 @@ def parse_instant(text: str) -> float:
     return moment.timestamp()
 
 
-def _instant(name: str, text: str | None) -> float | None:
+def instant_param(name: str, text: str | None) -> float | None:
+    """The instant a query parameter names (None when empty), or 400 naming the forms."""
     if not text:
         return None
     try:

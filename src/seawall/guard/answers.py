@@ -57,6 +57,9 @@ def _check_result(
     choices = reply.body.get("choices")
     if not isinstance(choices, list):
         return
+    # Copies: the body may be a cached entry's, which other requests read as it is.
+    choices = [_copied(choice) for choice in choices]
+    reply.body = {**reply.body, "choices": choices}
     found: list[Detection] = []
     blocked = False
     for choice in choices:
@@ -79,6 +82,13 @@ def _check_result(
         text = message.get("content") if isinstance(message, dict) else None
         if isinstance(text, str):
             events.off_topic(ctx, applied, text)
+
+
+def _copied(choice: Any) -> Any:
+    if not isinstance(choice, dict):
+        return choice
+    message = choice.get("message")
+    return {**choice, "message": dict(message)} if isinstance(message, dict) else dict(choice)
 
 
 @functools.lru_cache(maxsize=_SHINGLED_PROMPTS)

@@ -187,6 +187,10 @@ def _listing(where: DetectionFilter) -> Select[Any]:
     return query.order_by(c.created_at.desc(), c.detection_id.desc()).limit(where.limit)
 
 
+# Columns named otherwise in the admin API.
+_JSON_NAMES = {"tenant_id": "tenant"}
+
+
 def _event_row(event: DetectionEvent) -> dict[str, Any]:
     return {
         "detection_id": event.detection_id,
@@ -237,19 +241,10 @@ def _event(row: Any, detections: Sequence[Detection]) -> DetectionEvent:
 
 def detection_json(event: DetectionEvent) -> dict[str, Any]:
     """How a detection event reads in the admin API and the CLI."""
+    row = _event_row(event)
     return {
-        "id": event.detection_id,
-        "request_id": event.request_id,
-        "created_at": event.created_at,
-        "tenant": event.tenant_id,
-        "key_id": event.key_id,
-        "user": event.user,
-        "client_ip": event.client_ip,
-        "route": event.route,
-        "model": event.model,
-        "phase": event.phase,
-        "action": event.action,
-        "excerpt": event.excerpt,
+        "id": row.pop("detection_id"),
+        **{_JSON_NAMES.get(name, name): value for name, value in row.items()},
         "rules": [
             {"rule": found.rule, "score": found.score, "detail": found.detail}
             for found in event.detections

@@ -146,16 +146,16 @@ class Guard:
         if applied.profile.output.canary:
             canary = new_canary(self._rng(ctx, b"canary"))
             system = plant(system, canary)
-        if system is None:
-            # No template: the application's own system prompt is the one to protect.
-            own = [m.get("content") for m in messages if m.get("role") in _SYSTEM_ROLES]
-            return None, "\n".join(c for c in own if isinstance(c, str)) or None
-        if applied.separation:
-            shaped = separate(messages, system, rng=self._rng(ctx, b"boundary")).messages
-        else:
-            shaped = prepend_system(messages, system)
-        ctx.body["messages"] = shaped
-        return canary, system
+        # Without a template the application's own system prompt is the one to protect.
+        own = [m.get("content") for m in messages if m.get("role") in _SYSTEM_ROLES]
+        protected = "\n".join([system or "", *(c for c in own if isinstance(c, str))]).strip()
+        if system is not None:
+            if applied.separation:
+                shaped = separate(messages, system, rng=self._rng(ctx, b"boundary")).messages
+            else:
+                shaped = prepend_system(messages, system)
+            ctx.body["messages"] = shaped
+        return canary, protected or None
 
     def _rng(self, ctx: RequestContext, purpose: bytes) -> random.Random:
         digest = hmac.new(self._secret, purpose + ctx.raw_body, hashlib.sha256).digest()
