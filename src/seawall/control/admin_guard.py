@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 
 from seawall.control.admin_api import json_body
-from seawall.control.report_filters import instant_param
+from seawall.control.report_filters import instant_param, limit_param
 from seawall.errors import InvalidRequest, NotFound
 from seawall.guard.detection_log import MAX_LIST, DetectionFilter, detection_json
 from seawall.guard.review_queue import (
@@ -31,6 +31,8 @@ REVIEW_PARAMETERS = frozenset({"tenant", "limit"})
 DECISION_FIELDS = frozenset({"note", "reviewer", "tenant"})
 # Who decided, when the request does not say.
 DEFAULT_REVIEWER = "admin"
+# Rows listed when the request does not say.
+_DEFAULT_LIMIT = 100
 
 
 async def list_detections(request: Request, services: Services) -> Any:
@@ -134,13 +136,4 @@ def _known(params: Mapping[str, str], known: frozenset[str]) -> Mapping[str, str
 
 
 def _limit(params: Mapping[str, str]) -> int:
-    text = params.get("limit") or "100"
-    try:
-        limit = int(text)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIST:
-        raise InvalidRequest(
-            f"'limit' must be a whole number from 1 to {MAX_LIST}, not {text!r}", param="limit"
-        )
-    return limit
+    return limit_param(params.get("limit"), MAX_LIST) or _DEFAULT_LIMIT

@@ -66,7 +66,7 @@ def parse_filters(params: Mapping[str, str]) -> ReportFilters:
         until=until,
         tenant_id=params.get("tenant") or None,
         by=by,
-        limit=_limit(params.get("limit")),
+        limit=limit_param(params.get("limit")),
     )
 
 
@@ -103,15 +103,16 @@ def instant_param(name: str, text: str | None) -> float | None:
         ) from None
 
 
-def _limit(text: str | None) -> int | None:
+def limit_param(text: str | None, most: int = MAX_LIMIT) -> int | None:
+    """The ``limit`` query parameter (None when empty), or 400 naming the range."""
     if not text:
         return None
     try:
         limit = int(text)
     except ValueError:
         limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
+    if not 1 <= limit <= most:
         raise InvalidRequest(
-            f"'limit' must be a whole number from 1 to {MAX_LIMIT}, not {text!r}", param="limit"
+            f"'limit' must be a whole number from 1 to {most}, not {text!r}", param="limit"
         )
     return limit

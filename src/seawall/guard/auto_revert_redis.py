@@ -51,6 +51,7 @@ from seawall.guard.auto_revert import (
 )
 from seawall.stores.fail_open import REDIS_FAILURES, FailOpenGuard
 from seawall.stores.redis_keys import GUARD_REVERT
+from seawall.stores.redis_lua import CLOCK, NOW
 from seawall.stores.redis_multiplex import MultiplexedRedis, Script
 
 # A bucket hash outlives its window by this long.
@@ -60,23 +61,20 @@ MAX_OWED = 1000
 # How long an instance trusts an answer of ``active``.
 CACHE_SECONDS = 1.0
 
-_PRELUDE = """
-local function opt(v)
-  if v == false or v == nil or v == '' then return nil end
-  return tonumber(v)
-end
-
+_PRELUDE = (
+    """
+"""
+    + CLOCK
+    + """
 local function fmt(x)
   if x == nil then return '' end
   return string.format('%.17g', x)
 end
 
-local now = opt(ARGV[1])
-if now == nil then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
 """
+    + NOW
+    + """"""
+)
 
 # KEYS: the subject's bucket hash, the 'on' hash, the 'ends' zset, the 'ended' list.
 # ARGV: now ('' = server time), subject, threshold, window, cool-down, buckets,

@@ -30,6 +30,7 @@ from seawall.guard.strikes import (
 )
 from seawall.stores.fail_open import REDIS_FAILURES, FailOpenGuard
 from seawall.stores.redis_keys import GUARD_STRIKES
+from seawall.stores.redis_lua import CLOCK, NOW
 from seawall.stores.redis_multiplex import MultiplexedRedis
 
 # A hash outlives its meaning by this long (a key needs no exact expiry).
@@ -44,18 +45,13 @@ Operation = Literal["add", "state", "forgive"]
 _STRIKE = (
     f"local TTL_MARGIN_MS = {TTL_MARGIN_MS}\n"
     + """
-local function opt(v)
-  if v == false or v == nil or v == '' then return nil end
-  return tonumber(v)
-end
-local function fmt(x) return string.format('%.17g', x) end
+"""
+    + CLOCK
+    + """local function fmt(x) return string.format('%.17g', x) end
 
-local now = opt(ARGV[1])
-if now == nil then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-local op, n = ARGV[2], tonumber(ARGV[3])
+"""
+    + NOW
+    + """local op, n = ARGV[2], tonumber(ARGV[3])
 local max_strikes, window = tonumber(ARGV[4]), tonumber(ARGV[5])
 local forget, kept_max = tonumber(ARGV[6]), tonumber(ARGV[7])
 local blocks = {}
