@@ -23,7 +23,8 @@ Upstream failures are mapped onto this tree in exactly one place per provider
     │   ├── CapacityExhausted         429 (no provider capacity within the deadline)
     │   └── BudgetExhausted           429 insufficient_quota (+ x-should-retry: false)
     ├── ServiceUnavailable            503 (Seawall itself cannot serve now)
-    │   └── Overloaded                503 (admission queue full or too slow; + Retry-After)
+    │   ├── Overloaded                503 (admission queue full or too slow; + Retry-After)
+    │   └── ShutDownMidway            503 (the instance stopped before the answer ended)
     ├── DeadlineExceeded              504 (the request's deadline passed)
     ├── ClientDisconnected            499 (the client left; nobody reads this)
     └── UpstreamError                 502 (the provider failed)
@@ -234,6 +235,12 @@ class Overloaded(ServiceUnavailable):
     """Seawall sheds this request: its queue is full or could not serve it in time."""
 
     default_code = "overloaded"
+
+
+class ShutDownMidway(ServiceUnavailable):
+    """The instance's shutdown grace period ended before this answer did (see ``http.drain``)."""
+
+    default_code = "shut_down_midway"
 
 
 class DeadlineExceeded(SeawallError):

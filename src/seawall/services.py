@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,7 +34,7 @@ from seawall.pipeline.guard import Guard
 from seawall.pipeline.limit import ClientRateLimit
 from seawall.pipeline.pipeline import Pipeline, Stage
 from seawall.pipeline.quotas import Quotas
-from seawall.pipeline.record import Record, RecordSink
+from seawall.pipeline.record import Record, RecordSink, Stopping
 from seawall.pipeline.rejections import RejectionLog
 from seawall.pipeline.route import ModelTable, Route
 from seawall.providers.anthropic import AnthropicBackend
@@ -89,6 +89,8 @@ class Services:
     warm: Pipeline | None = None
     # Observers of finished requests, the state gauges and the golden set evaluation.
     monitoring: Monitoring | None = None
+    # Set when a shutdown's grace period ends (``http.drain``); records tell cut from left.
+    stopping: Stopping = field(default_factory=Stopping)
 
     async def aclose(self) -> None:
         """Settle budgets, flush records, then release upstream connections, models and pools."""
@@ -162,6 +164,7 @@ def build_pipeline(
     cache: ResponseCache | None = None,
     guard: Guard | None = None,
     observers: Sequence[Observer] = (),
+    stopping: Stopping | None = None,
 ) -> Pipeline:
     """The stages, in order; later capabilities insert theirs here.
 
@@ -185,7 +188,7 @@ def build_pipeline(
     return Pipeline(
         [
             authenticate,
-            Record(sink, prices, observers),
+            Record(sink, prices, observers, stopping),
             Admit(admission, resilience.rejections),
             decode,
             Authorize(),
@@ -289,6 +292,7 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         judge=own,
     )
     guard.start()
+    stopping = Stopping()
     pipeline = build_pipeline(
         tenancy.authenticate,
         writer,
@@ -302,9 +306,11 @@ async def start_services(settings: Settings, master_key: str, *, migrate: bool =
         cache=cache,
         guard=guard.stage,
         observers=observers,
+        stopping=stopping,
     )
     monitoring.start(admission, writer, resilience.breakers, own)
     return Services(
+        stopping=stopping,
         monitoring=monitoring,
         settings=settings,
         tenancy=tenancy,

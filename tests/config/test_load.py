@@ -178,3 +178,28 @@ models:
         f"{path}: models.n.context_fallback: 'all-minilm-l6-v2-embed' serves embeddings",
     ):
         assert expected in problems
+
+
+def test_shutdown_drain_and_grace_periods_from_yaml_and_environment(tmp_path: Path) -> None:
+    defaults = load_settings(None, {}).server
+    assert (defaults.drain_seconds, defaults.grace_seconds) == (0.0, 30.0)
+    path = tmp_path / "seawall.yaml"
+    path.write_text("server: {drain_seconds: 5, grace_seconds: 45.5}\n")
+    server = load_settings(path, {}).server
+    assert (server.drain_seconds, server.grace_seconds) == (5.0, 45.5)
+    environ = {"SEAWALL_DRAIN_SECONDS": "10", "SEAWALL_GRACE_SECONDS": "0.5"}
+    for source in (path, None):
+        server = load_settings(source, environ).server
+        assert (server.drain_seconds, server.grace_seconds) == (10.0, 0.5)
+
+
+def test_a_negative_drain_or_grace_period_is_a_problem_naming_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("server: {drain_seconds: -1, grace_seconds: soon}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    problems = "\n".join(caught.value.problems)
+    assert f"{path}: server.drain_seconds: must be a non-negative float, got -1" in problems
+    assert f"{path}: server.grace_seconds: must be a non-negative float, got 'soon'" in problems
+    with pytest.raises(ConfigError, match=r"server\.grace_seconds: must be a non-negative float"):
+        load_settings(None, {"SEAWALL_GRACE_SECONDS": "-2"})

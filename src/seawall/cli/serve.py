@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from seawall.config import ConfigError, Settings, load_from_environment
 from seawall.control.master_key import resolve_master_key
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if workers > 1:
         return _serve_workers(args, settings, key.value, workers)
-    app = build_app(settings, key.value, migrate=False, freeze_heap=True)
+    app = build_app(settings, key.value, migrate=False, serving_process=True)
     uvicorn.run(app, **_server_options(settings))
     return 0
 
@@ -82,7 +83,9 @@ def _server_options(settings: Settings) -> dict[str, Any]:
         "log_level": settings.server.log_level,
         # uvicorn applies it again, and in each worker process; its own lines use it.
         "log_config": logging_config(settings),
-        "timeout_graceful_shutdown": 30,
+        # Seawall cuts what is unfinished at the end of server.grace_seconds itself
+        # (http.drain); uvicorn's own timeout, a second later, is the backstop.
+        "timeout_graceful_shutdown": settings.server.grace_seconds + 1,
     }
 
 
@@ -99,7 +102,30 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, key: str, worke
     for stale in metrics_dir.glob("*.db"):  # a previous run's values
         stale.unlink()
     os.environ[MULTIPROCESS_DIR] = str(metrics_dir.resolve())
-    uvicorn.run(
-        "seawall.http.worker:create_app", factory=True, workers=workers, **_server_options(settings)
+    config = uvicorn.Config(
+        "seawall.http.worker:create_app",
+        factory=True,
+        workers=workers,
+        # A worker busy importing and starting may not answer the supervisor's ping in
+        # uvicorn's default 5 s on a small machine; it would be killed as hung.
+        timeout_worker_healthcheck=30,
+        **_server_options(settings),
     )
+    _Supervisor(config, sockets=[config.bind_socket()]).run()
     return 0
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, letting go of the listening socket when stopping.
+
+    The parent holds the socket its workers accept on. uvicorn's parent keeps it open
+    while its workers drain, so new connections would wait, unanswered, in the
+    socket's queue; closed here, they are refused, and a load balancer tries another
+    instance at once.
+    """
+
+    def terminate_all(self) -> None:
+        """Close the parent's copy of the listening socket, then stop the workers."""
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()

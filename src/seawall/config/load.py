@@ -74,6 +74,8 @@ ENV_OVERRIDES = {
     "SEAWALL_PORT": ("server", "port"),
     "SEAWALL_WORKERS": ("server", "workers"),
     "SEAWALL_MAX_BODY_BYTES": ("server", "max_body_bytes"),
+    "SEAWALL_DRAIN_SECONDS": ("server", "drain_seconds"),
+    "SEAWALL_GRACE_SECONDS": ("server", "grace_seconds"),
     "SEAWALL_DATABASE_URL": ("stores", "database_url"),
     "SEAWALL_REDIS_URL": ("stores", "redis_url"),
 }

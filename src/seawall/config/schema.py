@@ -71,6 +71,9 @@ class Deployment:
     # Local runtimes: how many requests run at once, and CPU threads each.
     max_concurrency: int = 1
     threads: int = 1
+    # Local chat models: layers llama.cpp offloads to a GPU when it is built with CUDA
+    # (deploy/docker/Dockerfile.cuda); 0 keeps the model on the CPU, 999 offloads all.
+    gpu_layers: int = 0
     # A local model's file; None means the bundled one.
     model_path: str | None = None
 
@@ -104,6 +107,11 @@ class ServerSettings:
     workers: int = 1
     max_body_bytes: int = 1_048_576
     log_level: str = "info"
+    # On SIGTERM: keep serving this long with /health/ready answering 503, so that load
+    # balancers and Kubernetes stop sending before the listening socket closes ...
+    drain_seconds: float = 0.0
+    # ... then give the requests and streams in flight this long to finish.
+    grace_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from starlette.responses import Response
 
 from seawall.config.schema import Settings
 from seawall.errors import MethodNotAllowed, NotFound, SeawallError
+from seawall.http.drain import Drain
 from seawall.http.gateway import Gateway
 from seawall.http.request_id import RequestIdMiddleware
 from seawall.http.responses import anthropic_error, openai_error
@@ -55,31 +57,36 @@ def freeze_startup_objects() -> None:
 
 
 def build_app(
-    settings: Settings, master_key: str, *, migrate: bool = True, freeze_heap: bool = False
+    settings: Settings, master_key: str, *, migrate: bool = True, serving_process: bool = False
 ) -> ServingApp:
     """A Seawall app that opens its services on start-up and closes them on shutdown.
 
-    ``freeze_heap`` is for the serving process: see ``freeze_startup_objects``.
+    ``serving_process``: the app runs in a process of ``seawall serve``, which it has to
+    itself; it freezes its start-up heap (``freeze_startup_objects``) and drains on
+    SIGTERM (``http.drain``).
     """
     gateway = Gateway()
+    drain = Drain(settings.server.drain_seconds, settings.server.grace_seconds)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await start_services(settings, master_key, migrate=migrate)
         gateway.attach(services)
-        if freeze_heap:
+        if serving_process:
             freeze_startup_objects()
+            drain.install(asyncio.get_running_loop(), services.stopping)
         try:
             yield
         finally:
             gateway.attach(None)
             await services.aclose()
+            drain.report_stopped()
 
     serving = serving_endpoints(gateway)
     app = Starlette(
-        routes=routes(gateway, serving),
+        routes=routes(gateway, serving, drain),
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={404: _http_error, 405: _http_error},
         lifespan=lifespan,
     )
-    return ServingApp(app, serving)
+    return ServingApp(app, serving, drain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from seawall.config.schema import Operation
-from seawall.errors import ModelNotFound, SeawallError, ServiceUnavailable
+from seawall.errors import ModelNotFound, SeawallError, ServiceUnavailable, ShutDownMidway
 from seawall.http.body import read_body
 from seawall.http.disconnect import unless_client_leaves
 from seawall.http.identity import identity_of, request_identity
@@ -76,7 +77,17 @@ class Gateway:
             cache_control=headers.get("cache-control"),
             traceparent=headers.get("traceparent"),
         )
-        return ctx, await unless_client_leaves(incoming.receive, services.pipeline.run(ctx))
+        try:
+            return ctx, await unless_client_leaves(incoming.receive, services.pipeline.run(ctx))
+        except asyncio.CancelledError:
+            # Cut by the end of a shutdown's grace period (``http.drain``): the client gets
+            # an error in its own format instead of the server's bare 500.
+            task = asyncio.current_task()
+            if services.stopping.past_grace and task is not None and task.uncancel() == 0:
+                raise ShutDownMidway(
+                    "This Seawall instance shut down before the answer finished; retry."
+                ) from None
+            raise
 
     async def chat_completions(self, incoming: Incoming) -> Response:
         """POST /v1/chat/completions."""

@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from seawall.http.drain import Drain
 from seawall.http.gateway import Gateway
 from seawall.http.responses import json_response
 from seawall.stores.database import ping as ping_database
@@ -21,13 +22,16 @@ async def live(request: Request) -> Response:
 
 
 class Readiness:
-    """GET /health/ready: stores reachable and at least one deployment usable."""
+    """GET /health/ready: stores reachable and at least one deployment usable, not draining."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, drain: Drain) -> None:
         self._gateway = gateway
+        self._drain = drain
 
     async def ready(self, request: Request) -> Response:
         """Probe each dependency; 200 only when all are fine."""
+        if self._drain.draining:
+            return json_response({"status": "draining", "checks": {}}, 503)
         services = self._gateway.current
         if services is None:
             return json_response({"status": "starting", "checks": {}}, 503)

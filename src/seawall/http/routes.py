@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from seawall.control.admin_routes import admin_routes
 from seawall.control.dashboard import Dashboard
+from seawall.http.drain import Drain
 from seawall.http.feedback import FeedbackApi
 from seawall.http.gateway import Gateway
 from seawall.http.health import Readiness, live
@@ -22,7 +23,7 @@ def serving_endpoints(gateway: Gateway) -> dict[str, ServingEndpoint]:
     }
 
 
-def routes(gateway: Gateway, serving: dict[str, ServingEndpoint]) -> list[Route]:
+def routes(gateway: Gateway, serving: dict[str, ServingEndpoint], drain: Drain) -> list[Route]:
     """Every path Seawall serves; ``serving`` are mounted here too, for 405 and redirects."""
     return [
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in serving.items()),
@@ -31,7 +32,7 @@ def routes(gateway: Gateway, serving: dict[str, ServingEndpoint]) -> list[Route]
         Route("/v1/models/{model:path}", gateway.retrieve_model, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/metrics", MetricsEndpoint(gateway).metrics, methods=["GET"]),
-        Route("/health/ready", Readiness(gateway).ready, methods=["GET"]),
+        Route("/health/ready", Readiness(gateway, drain).ready, methods=["GET"]),
         *admin_routes(lambda: gateway.services),
         Route("/dashboard", Dashboard().page, methods=["GET"]),
     ]

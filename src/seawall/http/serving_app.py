@@ -11,11 +11,13 @@ endpoints are mounted as routes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from seawall.http.drain import Drain
 from seawall.http.incoming import Incoming
 from seawall.http.request_id import SCOPE_KEY
 from seawall.http.responses import as_seawall_error, openai_error
@@ -62,16 +64,35 @@ class ServingEndpoint:
 
 
 class ServingApp:
-    """POSTs to a serving path go to their endpoint; everything else to ``app``."""
+    """POSTs to a serving path go to their endpoint; everything else to ``app``.
 
-    def __init__(self, app: ASGIApp, endpoints: Mapping[str, ServingEndpoint]) -> None:
+    Each serving request's task is in ``drain.requests`` while it runs, so that a
+    shutdown knows what it waits for and what it cuts.
+    """
+
+    def __init__(
+        self, app: ASGIApp, endpoints: Mapping[str, ServingEndpoint], drain: Drain
+    ) -> None:
         self.app = app
         self._endpoints = dict(endpoints)
+        self._drain = drain
+        self._requests = drain.requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = self._endpoints.get(scope["path"])
             if endpoint is not None:
-                await endpoint(scope, receive, send)
+                task = asyncio.current_task()
+                assert task is not None
+                self._requests.add(task)
+                try:
+                    await endpoint(scope, receive, send)
+                except asyncio.CancelledError:
+                    # A stream cut at the end of a shutdown's grace period: recorded
+                    # already, and its client sees the stream break. Not an error trace.
+                    if not self._drain.cutting or task.uncancel() > 0:
+                        raise
+                finally:
+                    self._requests.discard(task)
                 return
         await self.app(scope, receive, send)

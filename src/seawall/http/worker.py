@@ -15,4 +15,4 @@ def create_app() -> ServingApp:
     """
     settings = load_from_environment()
     assert settings.master_key, "the parent process passes the master key"
-    return build_app(settings, settings.master_key, migrate=False, freeze_heap=True)
+    return build_app(settings, settings.master_key, migrate=False, serving_process=True)

@@ -3,8 +3,9 @@
 The stage wraps everything after authentication, so failures (bad input,
 unknown model, upstream errors) are recorded as well as answers. Records go to
 a sink that never blocks (the batched writer in ``stores.record_writer``).
-Streams are recorded when they end: completed, failed mid-way, or abandoned by
-the client (status 499, as proxies log it).
+Streams are recorded when they end: completed, failed mid-way, abandoned by the
+client (status 499, as proxies log it), or cut at the end of a shutdown's grace
+period (503, ``ShutDownMidway``).
 
 Every record carries the request's cost, from the deployment that answered and its
 usage (the usage so far, for a stream that ended early). A non-streaming answer also
@@ -18,9 +19,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from seawall.errors import SeawallError
+from seawall.errors import SeawallError, ShutDownMidway
 from seawall.monitoring.answer import Answer, AnswerCollector, Observer, answer_of
 from seawall.pipeline.context import RequestContext
 from seawall.pipeline.pipeline import Handler, Reply
@@ -82,28 +84,42 @@ def _claimed_model(ctx: RequestContext) -> str | None:
     return model[:200] if isinstance(model, str) else None
 
 
-def fail(ctx: RequestContext, error: BaseException) -> None:
-    """Mark the context as failed with the status the client sees."""
-    if isinstance(error, SeawallError):
-        ctx.status_code = error.status
-        ctx.error_type = type(error).__name__
-    elif isinstance(error, asyncio.CancelledError):
-        # The client left (its handler was cancelled) or the server is stopping.
-        ctx.status_code = CLIENT_CLOSED
-        ctx.error_type = "ClientClosedRequest"
-    else:
-        ctx.status_code = 500
-        ctx.error_type = type(error).__name__
+@dataclass(slots=True)
+class Stopping:
+    """Set by ``http.drain`` when the shutdown grace period is over: a request cancelled
+    from then on was cut by the shutdown, not left by its client."""
+
+    past_grace: bool = False
 
 
 class Finisher:
     """Builds a finished request's record, tells the observers, then submits it."""
 
-    __slots__ = ("observers", "sink")
+    __slots__ = ("observers", "sink", "stopping")
 
-    def __init__(self, sink: RecordSink, observers: Sequence[Observer] = ()) -> None:
+    def __init__(
+        self, sink: RecordSink, observers: Sequence[Observer] = (), stopping: Stopping | None = None
+    ) -> None:
         self.sink = sink
         self.observers = tuple(observers)
+        self.stopping = stopping or Stopping()
+
+    def fail(self, ctx: RequestContext, error: BaseException) -> None:
+        """Mark the context as failed with the status the client sees."""
+        if isinstance(error, asyncio.CancelledError) and self.stopping.past_grace:
+            error = ShutDownMidway(
+                "This Seawall instance shut down before the answer finished; retry."
+            )
+        if isinstance(error, SeawallError):
+            ctx.status_code = error.status
+            ctx.error_type = type(error).__name__
+        elif isinstance(error, asyncio.CancelledError):
+            # The client left: its handler was cancelled.
+            ctx.status_code = CLIENT_CLOSED
+            ctx.error_type = "ClientClosedRequest"
+        else:
+            ctx.status_code = 500
+            ctx.error_type = type(error).__name__
 
     def finish(self, ctx: RequestContext, answer: Answer | None = None) -> None:
         """Record ``ctx``; an observer's bug is logged and never costs the record."""
@@ -122,9 +138,13 @@ class Record:
     name = "record"
 
     def __init__(
-        self, sink: RecordSink, prices: PriceBook, observers: Sequence[Observer] = ()
+        self,
+        sink: RecordSink,
+        prices: PriceBook,
+        observers: Sequence[Observer] = (),
+        stopping: Stopping | None = None,
     ) -> None:
-        self._finisher = Finisher(sink, observers)
+        self._finisher = Finisher(sink, observers, stopping)
         self._prices = prices
 
     def wrap(self, call_next: Handler) -> Handler:
@@ -136,7 +156,7 @@ class Record:
             try:
                 reply = await call_next(ctx)
             except BaseException as error:
-                fail(ctx, error)
+                finisher.fail(ctx, error)
                 finisher.finish(ctx)
                 raise
             if not isinstance(reply, ChatResult | EmbeddingResult):
@@ -189,13 +209,13 @@ class RecordedStream:
             await self.aclose()
             raise
         except BaseException as error:
-            fail(ctx, error)
+            self._finisher.fail(ctx, error)
             self._finish()
             raise
         self._finish()
 
     async def aclose(self) -> None:
-        """Stop early (client gone): release upstream and record it as 499."""
+        """Stop early (client gone: 499; cut by the shutdown: 503): release upstream, record."""
         try:
             # Closing the upstream first runs its cleanup, which counts the usage so
             # far: the record of an abandoned stream then bills what was generated.
@@ -208,8 +228,7 @@ class RecordedStream:
 
     def _abandon(self) -> None:
         if not self._done:
-            self._ctx.status_code = CLIENT_CLOSED
-            self._ctx.error_type = "ClientClosedRequest"
+            self._finisher.fail(self._ctx, asyncio.CancelledError())
             self._finish()
 
     def _finish(self) -> None:
