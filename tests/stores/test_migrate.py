@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from seawall.stores.database import create_engine
@@ -78,3 +80,28 @@ async def test_in_memory_sqlite_is_migrated_through_its_engine() -> None:
         assert await store.get(record.request_id) == record
     finally:
         await store.aclose()
+
+
+async def test_a_rolled_back_release_starts_on_a_newer_schema_without_migrating(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+    newer = "9999_from_a_newer_release"
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE alembic_version SET version_num = :v"), {"v": newer}
+            )
+
+        with caplog.at_level(logging.WARNING, logger="seawall.stores.migrate"):
+            await upgrade(database_url)
+
+        assert await current_revision(engine) == newer
+        assert f"revision {newer}, newer than this Seawall's {head_revision()}" in caplog.text
+        store = SqlRecordStore(engine)
+        record = sample_record()
+        await store.write_batch([record])
+        assert await store.get(record.request_id) == record
+    finally:
+        await engine.dispose()

@@ -5,11 +5,16 @@ before Alembic reads the current revision: on PostgreSQL by a transaction-scoped
 advisory lock, on SQLite by ``BEGIN IMMEDIATE`` (the file's write lock). The migration
 then runs inside that same transaction, so the second process sees the first one's
 committed work and has nothing left to do.
+
+A database at a revision this release does not know was migrated by a newer release:
+after a rollback, Seawall starts on it as it is (migrations only add; see
+docs/operations.md, "Upgrades and rollbacks").
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 
@@ -17,11 +22,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from seawall.stores.database import create_engine
+
+logger = logging.getLogger(__name__)
 
 # Arbitrary, but the same in every Seawall process: the key of the advisory lock.
 _POSTGRES_MIGRATION_LOCK = 0x5EA3A11_00000001
@@ -93,5 +101,23 @@ async def _lock_for_migration(connection: AsyncConnection) -> None:
 
 def _upgrade_to_head(connection: Connection) -> None:
     config = alembic_config()
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is not None and not _known(config, current):
+        # A newer release migrated this database and this one was rolled back to. Its
+        # migrations only add (docs/operations.md), so this release runs on that schema.
+        logger.warning(
+            "the database schema is at revision %s, newer than this Seawall's %s (a "
+            "rollback?): starting on it without migrating",
+            current,
+            head_revision(),
+        )
+        return
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def _known(config: Config, revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(config).get_revision(revision) is not None
+    except CommandError:
+        return False
