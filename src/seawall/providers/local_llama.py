@@ -362,6 +362,7 @@ class _LoadedModel:
                 n_ctx=n_ctx,
                 n_threads=max(1, deployment.threads),
                 n_threads_batch=max(1, deployment.threads),
+                n_gpu_layers=deployment.gpu_layers,
                 verbose=False,
             )
 
