@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "deploy" / "nginx"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 _ACCESS_LINE = re.compile(
-    r'"\S+ (?P<path>\S+) [^"]*" .*upstream=(?P<upstream>\S+(?:, \S+)*) '
+    r'"\S+ (?P<path>\S+) [^"]*" .*upstream=(?P<upstream>[^ ,]+(?:, [^ ,]+)*) '
     r'.*session="(?P<session>[^"]*)" request_id=(?P<id>\S+)'
 )
 

@@ -299,15 +299,17 @@ def test_stopping_and_killing_instances_under_streaming_load_loses_no_accepted_r
         assert len(succeeded) >= 30, (len(succeeded), failed)
         # Only the streams the killed instance was in the middle of may fail; the
         # stopped instance finished its own, and everything after went elsewhere.
+        answered_by = {e.request_id: e.instance for e in fleet.nginx.served()}
+        killed_address = killed.url.removeprefix("http://")
         for outcome in failed:
             assert outcome.started < sigkill_at < outcome.ended, (outcome, sigkill_at)
+            assert outcome.request_id is not None, outcome
+            assert answered_by.get(outcome.request_id) == killed_address, outcome
         assert any(o.started > sigkill_at + 0.5 for o in succeeded)
         assert any(sigterm_at < o.started < sigkill_at for o in succeeded)
 
         # Every answered request is on the ledger, but for those the killed instance
         # answered within one ledger flush (0.5 s) of its death.
-        answered_by = {e.request_id: e.instance for e in fleet.nginx.served()}
-        killed_address = killed.url.removeprefix("http://")
         expected = {
             o.request_id
             for o in succeeded
