@@ -201,5 +201,10 @@ def test_a_negative_drain_or_grace_period_is_a_problem_naming_its_key(tmp_path: 
     problems = "\n".join(caught.value.problems)
     assert f"{path}: server.drain_seconds: must be a non-negative float, got -1" in problems
     assert f"{path}: server.grace_seconds: must be a non-negative float, got 'soon'" in problems
-    with pytest.raises(ConfigError, match=r"server\.grace_seconds: must be a non-negative float"):
-        load_settings(None, {"SEAWALL_GRACE_SECONDS": "-2"})
+    # A value from an environment override is reported against its variable.
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {"SEAWALL_GRACE_SECONDS": "-2"})
+    assert (
+        "environment variable SEAWALL_GRACE_SECONDS: server.grace_seconds: "
+        "must be a non-negative float, got '-2'"
+    ) in caught.value.problems

@@ -96,9 +96,13 @@ class _Reader:
         self.source = source
         self.environ = environ
         self.problems: list[str] = []
+        # Keys whose value an environment override (SEAWALL_*) set: key -> variable.
+        self.overridden: dict[str, str] = {}
 
     def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.source}: {key}: {message}")
+        variable = self.overridden.get(key)
+        source = f"environment variable {variable}" if variable else self.source
+        self.problems.append(f"{source}: {key}: {message}")
 
     def interpolate(self, key: str, value: Any) -> Any:
         if isinstance(value, str):
@@ -211,6 +215,7 @@ def load_settings(
             document.setdefault(section, {})
             if isinstance(document[section], dict):
                 document[section][key] = environ[name]
+                reader.overridden[f"{section}.{key}"] = name
     for key in document:
         if key not in _TOP_LEVEL:
             reader.problem(key, f"unknown top-level key; expected one of {sorted(_TOP_LEVEL)}")
